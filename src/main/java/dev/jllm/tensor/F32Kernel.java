@@ -1,0 +1,43 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Plain little-endian float32. */
+final class F32Kernel implements Kernel {
+
+    static final F32Kernel INSTANCE = new F32Kernel();
+
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    @Override
+    public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        MemorySegment.copy(data, FLOAT, first * 4, out, outOffset, count);
+    }
+
+    @Override
+    public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        long base = first * 4;
+        int i = 0;
+        float result = 0f;
+        if (count >= SPECIES.length()) {
+            FloatVector acc = FloatVector.zero(SPECIES);
+            int upper = SPECIES.loopBound(count);
+            for (; i < upper; i += SPECIES.length()) {
+                FloatVector w = FloatVector.fromMemorySegment(SPECIES, data, base + i * 4L, ByteOrder.LITTLE_ENDIAN);
+                FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + i);
+                acc = w.fma(v, acc);
+            }
+            result = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < count; i++) {
+            result += data.get(FLOAT, base + i * 4L) * x[xOffset + i];
+        }
+        return result;
+    }
+}
