@@ -1,0 +1,80 @@
+package dev.jllm.cli;
+
+import dev.jllm.format.ModelFile;
+import dev.jllm.format.ModelLoaders;
+import dev.jllm.model.LlamaConfig;
+import dev.jllm.tensor.Tensor;
+import dev.jllm.tokenizer.TokenizerSpec;
+import java.nio.file.Path;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "Print a model file's format, config, tokenizer summary and tensor table.")
+final class InspectCommand extends IoCommand implements Runnable {
+
+    @Parameters(index = "0", paramLabel = "FILE", description = "Model file (GGUF, llama2.c .bin, flat FP16 .bin).")
+    Path file;
+
+    @Option(names = "--metadata", description = "Also print every metadata key and value.")
+    boolean metadata;
+
+    @Option(names = "--verbose", description = "Print stack traces on errors.")
+    boolean verbose;
+
+    @Override
+    public void run() {
+        try (ModelFile model = ModelLoaders.open(file)) {
+            LlamaConfig c = model.config();
+            out.printf("file:      %s%n", model.path());
+            out.printf("format:    %s%n", model.format());
+            out.printf("config:    dim %d, layers %d, heads %d, kv heads %d, head dim %d, hidden %d, vocab %d, context %d%n",
+                    c.dim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(), c.hiddenDim(), c.vocabSize(), c.contextLength());
+            out.printf("rope:      theta %s, dims %d%s%n", c.ropeTheta(), c.ropeDim(),
+                    model.tensorOrNull("rope_freqs.weight") != null ? ", frequency factors (rope_freqs)"
+                            : c.ropeScaling() != null ? ", llama3 scaling " + c.ropeScaling() : "");
+            out.printf("rms eps:   %s%n", c.rmsEps());
+            TokenizerSpec t = model.tokenizer();
+            if (t == null) {
+                out.println("tokenizer: none in this file (llama2.c keeps it in tokenizer.bin)");
+            } else {
+                out.printf("tokenizer: %s%s, %d tokens, bos %d, eos %d, unk %d%s%n", t.model(),
+                        t.pre() != null ? " (pre " + t.pre() + ")" : "", t.vocabSize(), t.bosId(), t.eosId(), t.unkId(),
+                        t.merges() != null ? ", " + t.merges().size() + " merges" : "");
+                if (t.chatTemplate() != null) {
+                    out.printf("chat template: %d characters%n", t.chatTemplate().length());
+                }
+            }
+            if (metadata) {
+                out.println();
+                for (Map.Entry<String, Object> e : model.metadata().entrySet()) {
+                    out.printf("%-45s %s%n", e.getKey(), summarize(e.getValue()));
+                }
+            }
+            out.println();
+            int width = Math.max(4, model.tensors().keySet().stream().mapToInt(String::length).max().orElse(4));
+            out.printf("%-" + width + "s  %-7s  %-22s  %12s%n", "name", "type", "shape", "bytes");
+            long total = 0;
+            for (Tensor tensor : model.tensors().values()) {
+                out.printf("%-" + width + "s  %-7s  %-22s  %12d%n", tensor.name(), tensor.type().name(),
+                        tensor.shapeString(), tensor.byteSize());
+                total += tensor.byteSize();
+            }
+            out.printf("%d tensors, %d bytes of weights (%.2f MiB)%n", model.tensors().size(), total, total / 1048576.0);
+        }
+    }
+
+    private static String summarize(Object value) {
+        if (value instanceof java.util.List<?> list) {
+            String head = list.subList(0, Math.min(5, list.size())).toString();
+            return "array[" + list.size() + "] " + (list.size() > 5 ? head.substring(0, head.length() - 1) + ", ...]" : head);
+        }
+        if (value != null && value.getClass().isArray()) {
+            return "array[" + java.lang.reflect.Array.getLength(value) + "]";
+        }
+        String s = String.valueOf(value);
+        return s.length() > 80 ? s.substring(0, 77).replace('\n', ' ') + "..." : s.replace('\n', ' ');
+    }
+}

@@ -1,0 +1,118 @@
+package dev.jllm.engine;
+
+import dev.jllm.format.ModelFile;
+import dev.jllm.format.ModelFormatException;
+import dev.jllm.format.ModelLoaders;
+import dev.jllm.model.Batch;
+import dev.jllm.model.KvCache;
+import dev.jllm.model.Llama;
+import dev.jllm.model.LlamaConfig;
+import dev.jllm.model.Weights;
+import dev.jllm.tokenizer.Llama2cTokenizerLoader;
+import dev.jllm.tokenizer.Tokenizer;
+import dev.jllm.tokenizer.TokenizerException;
+import dev.jllm.tokenizer.TokenizerSpec;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A loaded model: its file (memory-mapped), weights, forward pass and tokenizer. The API every front end uses;
+ * create {@link Session}s to run text through it.
+ */
+public final class Model implements AutoCloseable {
+
+    private final ModelFile file;
+    private final Llama llama;
+    private final Tokenizer tokenizer;
+
+    private Model(ModelFile file, Tokenizer tokenizer) {
+        this.file = file;
+        this.llama = new Llama(new Weights(file));
+        this.tokenizer = tokenizer;
+    }
+
+    /**
+     * Loads a model file of any supported format. {@code tokenizerPath} names a separate tokenizer file (llama2.c's
+     * {@code tokenizer.bin}) and may be null: the file's own tokenizer is used, or {@code tokenizer.bin} beside a
+     * llama2.c checkpoint.
+     */
+    public static Model load(Path modelPath, Path tokenizerPath) {
+        ModelFile file = ModelLoaders.open(modelPath);
+        try {
+            return new Model(file, loadTokenizer(file, tokenizerPath));
+        } catch (RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    private static Tokenizer loadTokenizer(ModelFile file, Path tokenizerPath) {
+        TokenizerSpec spec;
+        int vocab = file.config().vocabSize();
+        if (tokenizerPath != null) {
+            if (!Files.exists(tokenizerPath)) {
+                throw new TokenizerException(tokenizerPath + ": no such file");
+            }
+            spec = Llama2cTokenizerLoader.load(tokenizerPath, vocab);
+        } else if (file.tokenizer() != null) {
+            spec = file.tokenizer();
+        } else {
+            Path beside = file.path().toAbsolutePath().resolveSibling("tokenizer.bin");
+            if (!Files.exists(beside)) {
+                throw new TokenizerException(file.path() + ": the file has no tokenizer; name one with --tokenizer FILE"
+                        + " (llama2.c's tokenizer.bin)");
+            }
+            spec = Llama2cTokenizerLoader.load(beside, vocab);
+        }
+        if (spec.vocabSize() != vocab) {
+            throw new ModelFormatException(file.path() + ": the tokenizer has " + spec.vocabSize()
+                    + " tokens but the model's vocabulary has " + vocab);
+        }
+        return Tokenizer.from(spec);
+    }
+
+    public LlamaConfig config() {
+        return file.config();
+    }
+
+    public ModelFile file() {
+        return file;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public Session newSession(SessionOptions options) {
+        int max = config().contextLength();
+        if (options.contextSize() < 1 || options.contextSize() > max) {
+            throw new IllegalArgumentException("context size " + options.contextSize() + " is outside 1.." + max
+                    + " (the model's context length)");
+        }
+        return new Session(llama, options);
+    }
+
+    public Session newSession() {
+        return newSession(SessionOptions.defaults(defaultContextSize()));
+    }
+
+    /** The context used when none is asked for: the model's, capped at 4096 to keep the KV cache modest. */
+    public int defaultContextSize() {
+        return Math.min(config().contextLength(), 4096);
+    }
+
+    /** A KV cache for several sequences at once, for {@link #forward}. */
+    public KvCache newKvCache(int sequences, int contextSize) {
+        return new KvCache(config(), sequences, contextSize);
+    }
+
+    /** The batched forward pass over tokens of several sequences: logits of the tokens that want them. */
+    public float[] forward(Batch batch, KvCache cache) {
+        return llama.forward(batch, cache);
+    }
+
+    @Override
+    public void close() {
+        file.close();
+    }
+}

@@ -1,0 +1,40 @@
+package dev.jllm.format;
+
+import dev.jllm.format.flatbin.FlatBinLoader;
+import dev.jllm.format.gguf.GgufReader;
+import dev.jllm.format.llama2c.Llama2cLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Opens a model file of any supported format, recognising it by its content rather than its name. */
+public final class ModelLoaders {
+
+    private ModelLoaders() {
+    }
+
+    public static ModelFile open(Path path) {
+        if (!Files.exists(path)) {
+            throw new ModelFormatException(path + ": no such file");
+        }
+        if (Files.isDirectory(path)) {
+            throw new ModelFormatException(path + ": is a directory; expected a model file (.gguf, llama2.c .bin, flat FP16 .bin)");
+        }
+        if (!Files.isReadable(path)) {
+            throw new ModelFormatException(path + ": cannot be read (permission denied)");
+        }
+        if (GgufReader.isGguf(path)) {
+            return GgufReader.load(path);
+        }
+        if (Llama2cLoader.looksLikeLlama2c(path)) {
+            return Llama2cLoader.load(path);
+        }
+        if (FlatBinLoader.looksLikeFlatBin(path)) {
+            return FlatBinLoader.load(path);
+        }
+        if (path.getFileName().toString().endsWith(".gguf")) {
+            return GgufReader.load(path); // reports what is wrong with the header
+        }
+        throw new ModelFormatException(path + ": unrecognised model format (expected GGUF, a llama2.c checkpoint"
+                + " or a flat FP16 binary whose size matches its header)");
+    }
+}

@@ -1,0 +1,264 @@
+package dev.jllm.model;
+
+import dev.jllm.tensor.MatMul;
+import dev.jllm.tensor.Parallel;
+
+/**
+ * The LLaMA transformer: one forward pass over a batch of tokens from one or more sequences. Prefill of a whole
+ * prompt, token-by-token decoding and several sequences at once are the same code.
+ */
+public final class Llama {
+
+    private final Weights weights;
+    private final LlamaConfig config;
+    /** cos/sin of every rotary angle for positions below the cached length: [position][ropeDim / 2]. */
+    private float[] ropeCos = new float[0];
+    private float[] ropeSin = new float[0];
+    private int ropePositions;
+
+    private Scratch scratch = new Scratch(0);
+
+    public Llama(Weights weights) {
+        this.weights = weights;
+        this.config = weights.config;
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public Weights weights() {
+        return weights;
+    }
+
+    /** Activations for a batch, grown when a larger batch comes (not per token). */
+    private final class Scratch {
+        final int capacity;
+        final float[] x;      // residual stream [batch][dim]
+        final float[] xb;     // normed input [batch][dim]
+        final float[] q;      // [batch][qDim]
+        final float[] k;      // [batch][kvDim]
+        final float[] v;      // [batch][kvDim]
+        final float[] att;    // attention output [batch][qDim]
+        final float[] proj;   // [batch][dim]
+        final float[] gate;   // [batch][hidden]
+        final float[] up;     // [batch][hidden]
+
+        Scratch(int capacity) {
+            this.capacity = capacity;
+            x = new float[capacity * config.dim()];
+            xb = new float[capacity * config.dim()];
+            q = new float[capacity * config.qDim()];
+            k = new float[capacity * config.kvDim()];
+            v = new float[capacity * config.kvDim()];
+            att = new float[capacity * config.qDim()];
+            proj = new float[capacity * config.dim()];
+            gate = new float[capacity * config.hiddenDim()];
+            up = new float[capacity * config.hiddenDim()];
+        }
+    }
+
+    /**
+     * Runs the batch, storing its keys and values in {@code cache}, and returns the logits of the tokens that asked for
+     * them, one row of {@code vocabSize} per such token, in batch order.
+     */
+    public synchronized float[] forward(Batch batch, KvCache cache) {
+        int n = batch.size();
+        validate(batch, cache);
+        if (scratch.capacity < n) {
+            scratch = new Scratch(Math.max(n, Math.min(2 * scratch.capacity, 512)));
+        }
+        ensureRope(cache.contextLength());
+        Scratch s = scratch;
+        int dim = config.dim();
+
+        for (int b = 0; b < n; b++) {
+            weights.tokenEmbedding.dequantizeRow(batch.tokens()[b], s.x, b * dim);
+        }
+        for (int l = 0; l < config.layers(); l++) {
+            attentionBlock(l, batch, cache, s);
+            feedForwardBlock(l, n, s);
+        }
+        return logits(batch, s);
+    }
+
+    private void attentionBlock(int l, Batch batch, KvCache cache, Scratch s) {
+        int n = batch.size();
+        Weights.Layer layer = weights.layers[l];
+        rmsNorm(s.xb, s.x, layer.attnNorm(), n);
+        MatMul.apply(layer.wq(), s.xb, n, s.q);
+        MatMul.apply(layer.wk(), s.xb, n, s.k);
+        MatMul.apply(layer.wv(), s.xb, n, s.v);
+        int kvDim = config.kvDim();
+        for (int b = 0; b < n; b++) {
+            int pos = batch.positions()[b];
+            rope(s.q, b * config.qDim(), config.heads(), pos);
+            rope(s.k, b * kvDim, config.kvHeads(), pos);
+            int at = cache.offset(batch.sequenceIds()[b], pos);
+            System.arraycopy(s.k, b * kvDim, cache.keys[l], at, kvDim);
+            System.arraycopy(s.v, b * kvDim, cache.values[l], at, kvDim);
+        }
+        attention(l, batch, cache, s);
+        MatMul.apply(layer.wo(), s.att, n, s.proj);
+        add(s.x, s.proj, n * config.dim());
+    }
+
+    /** Causal attention of every (token, head) over its own sequence's cached positions {@code 0..pos}. */
+    private void attention(int l, Batch batch, KvCache cache, Scratch s) {
+        int heads = config.heads();
+        int headDim = config.headDim();
+        int kvDim = config.kvDim();
+        int groupSize = heads / config.kvHeads();
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        float[] keys = cache.keys[l];
+        float[] values = cache.values[l];
+        int qDim = config.qDim();
+        Parallel.forRange(batch.size() * heads, (start, end) -> {
+            float[] scores = new float[cache.contextLength()];
+            for (int job = start; job < end; job++) {
+                int b = job / heads;
+                int h = job % heads;
+                int pos = batch.positions()[b];
+                int base = cache.offset(batch.sequenceIds()[b], 0) + (h / groupSize) * headDim;
+                int qOff = b * qDim + h * headDim;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t = 0; t <= pos; t++) {
+                    float dot = 0f;
+                    int kOff = base + t * kvDim;
+                    for (int i = 0; i < headDim; i++) {
+                        dot += s.q[qOff + i] * keys[kOff + i];
+                    }
+                    scores[t] = dot * scale;
+                    max = Math.max(max, scores[t]);
+                }
+                float sum = 0f;
+                for (int t = 0; t <= pos; t++) {
+                    scores[t] = (float) Math.exp(scores[t] - max);
+                    sum += scores[t];
+                }
+                int outOff = b * qDim + h * headDim;
+                java.util.Arrays.fill(s.att, outOff, outOff + headDim, 0f);
+                for (int t = 0; t <= pos; t++) {
+                    float w = scores[t] / sum;
+                    int vOff = base + t * kvDim;
+                    for (int i = 0; i < headDim; i++) {
+                        s.att[outOff + i] += w * values[vOff + i];
+                    }
+                }
+            }
+        });
+    }
+
+    private void feedForwardBlock(int l, int n, Scratch s) {
+        Weights.Layer layer = weights.layers[l];
+        rmsNorm(s.xb, s.x, layer.ffnNorm(), n);
+        MatMul.apply(layer.wGate(), s.xb, n, s.gate);
+        MatMul.apply(layer.wUp(), s.xb, n, s.up);
+        int hidden = n * config.hiddenDim();
+        for (int i = 0; i < hidden; i++) {
+            float g = s.gate[i];
+            s.gate[i] = g / (1f + (float) Math.exp(-g)) * s.up[i];
+        }
+        MatMul.apply(layer.wDown(), s.gate, n, s.proj);
+        add(s.x, s.proj, n * config.dim());
+    }
+
+    private float[] logits(Batch batch, Scratch s) {
+        int dim = config.dim();
+        int count = batch.logitCount();
+        float[] selected = new float[count * dim];
+        int j = 0;
+        for (int b = 0; b < batch.size(); b++) {
+            if (batch.wantLogits()[b]) {
+                System.arraycopy(s.x, b * dim, selected, j * dim, dim);
+                j++;
+            }
+        }
+        float[] normed = new float[count * dim];
+        rmsNorm(normed, selected, weights.outputNorm, count);
+        float[] logits = new float[count * config.vocabSize()];
+        MatMul.apply(weights.output, normed, count, logits);
+        return logits;
+    }
+
+    private void rmsNorm(float[] out, float[] x, float[] weight, int n) {
+        int dim = config.dim();
+        for (int b = 0; b < n; b++) {
+            int off = b * dim;
+            double ss = 0;
+            for (int i = 0; i < dim; i++) {
+                ss += x[off + i] * x[off + i];
+            }
+            float inv = (float) (1.0 / Math.sqrt(ss / dim + config.rmsEps()));
+            for (int i = 0; i < dim; i++) {
+                out[off + i] = weight[i] * (x[off + i] * inv);
+            }
+        }
+    }
+
+    private static void add(float[] x, float[] y, int n) {
+        for (int i = 0; i < n; i++) {
+            x[i] += y[i];
+        }
+    }
+
+    /** Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDim values of each head by position * frequency i. */
+    private void rope(float[] v, int offset, int headCount, int pos) {
+        int half = config.ropeDim() / 2;
+        int row = pos * half;
+        for (int h = 0; h < headCount; h++) {
+            int base = offset + h * config.headDim();
+            for (int i = 0; i < half; i++) {
+                float cos = ropeCos[row + i];
+                float sin = ropeSin[row + i];
+                float a = v[base + 2 * i];
+                float b = v[base + 2 * i + 1];
+                v[base + 2 * i] = a * cos - b * sin;
+                v[base + 2 * i + 1] = a * sin + b * cos;
+            }
+        }
+    }
+
+    private void ensureRope(int positions) {
+        if (positions <= ropePositions) {
+            return;
+        }
+        int half = config.ropeDim() / 2;
+        float[] cos = new float[positions * half];
+        float[] sin = new float[positions * half];
+        for (int i = 0; i < half; i++) {
+            double freq = Math.pow(config.ropeTheta(), -2.0 * i / config.ropeDim());
+            if (weights.ropeFreqFactors != null) {
+                freq /= weights.ropeFreqFactors[i];
+            }
+            for (int p = 0; p < positions; p++) {
+                double angle = p * freq;
+                cos[p * half + i] = (float) Math.cos(angle);
+                sin[p * half + i] = (float) Math.sin(angle);
+            }
+        }
+        ropeCos = cos;
+        ropeSin = sin;
+        ropePositions = positions;
+    }
+
+    private void validate(Batch batch, KvCache cache) {
+        for (int b = 0; b < batch.size(); b++) {
+            int token = batch.tokens()[b];
+            if (token < 0 || token >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary (0.."
+                        + (config.vocabSize() - 1) + ")");
+            }
+            int pos = batch.positions()[b];
+            if (pos < 0 || pos >= cache.contextLength()) {
+                throw new IllegalArgumentException("position " + pos + " is outside the context (0.."
+                        + (cache.contextLength() - 1) + ")");
+            }
+            int seq = batch.sequenceIds()[b];
+            if (seq < 0 || seq >= cache.sequences()) {
+                throw new IllegalArgumentException("sequence " + seq + " is not in the KV cache (0.."
+                        + (cache.sequences() - 1) + ")");
+            }
+        }
+    }
+}
