@@ -2,9 +2,10 @@ package dev.jllm.tokenizer;
 
 /**
  * Turns a stream of bytes, arriving in arbitrary pieces, into text, holding back an incomplete UTF-8 sequence until
- * its last byte arrives. Invalid bytes become U+FFFD as soon as they are known to be invalid (one U+FFFD per maximal
- * invalid subsequence, as the WHATWG decoder and Java's {@code new String(bytes, UTF_8)} do); {@link #flush()} turns
- * an incomplete sequence left at the end into U+FFFD.
+ * its last byte arrives. Invalid bytes become U+FFFD as soon as they are known to be invalid, one U+FFFD per maximal
+ * invalid subpart (Unicode's recommended practice, as in the WHATWG decoder and Python; Java's own decoder agrees except
+ * that it replaces an encoded surrogate by one U+FFFD instead of three); {@link #flush()} turns an incomplete sequence
+ * left at the end into U+FFFD.
  */
 public final class Utf8StreamDecoder {
 
