@@ -1,0 +1,397 @@
+package dev.jllm.tokenizer;
+
+import static dev.jllm.tokenizer.TokenizerSpec.TYPE_BYTE;
+import static dev.jllm.tokenizer.TokenizerSpec.TYPE_CONTROL;
+import static dev.jllm.tokenizer.TokenizerSpec.TYPE_NORMAL;
+import static dev.jllm.tokenizer.TokenizerSpec.TYPE_UNKNOWN;
+import static dev.jllm.tokenizer.TokenizerSpec.TYPE_USER_DEFINED;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * SentencePiece BPE as llama.cpp runs it ({@code tokenizer.ggml.model = "llama"}, llama.cpp's {@code llm_tokenizer_spm}).
+ *
+ * <p>Encoding: special tokens written in the text are cut out first (user-defined tokens always, control and unknown
+ * tokens only when asked), longest text first. Each remaining stretch of text gets a space prefix if it starts the
+ * text or follows a special token, has its spaces replaced by {@code '▁'}, and is split into characters; then the
+ * adjacent pair whose concatenation is the token with the highest score is merged (ties: leftmost) until no pair is a
+ * token. Pieces that are not tokens fall back to {@code <0xNN>} byte tokens. A priority queue of candidate pairs over
+ * a linked list of symbols keeps this O(n log n).
+ */
+public final class SentencePieceBpe implements Tokenizer {
+
+    private static final char SPACE_MARK = '\u2581';
+
+    private final String[] pieces;
+    private final float[] scores;
+    private final int[] types;
+    private final Map<String, Integer> idsByPiece;
+    private final int[] byteTokenIds;
+    /** Control, user-defined and unknown tokens, longest text (in UTF-8 bytes) first. */
+    private final int[] specialIds;
+    /** The bytes each token adds to the text, before the leading space is stripped. */
+    private final byte[][] decodedBytes;
+    private final boolean[] endOfGeneration;
+    private final int bosId;
+    private final int eosId;
+    private final int unkId;
+    private final boolean addBos;
+    private final boolean addEos;
+    private final boolean addSpacePrefix;
+
+    public SentencePieceBpe(TokenizerSpec spec) {
+        pieces = spec.tokens();
+        if (pieces == null || pieces.length == 0) {
+            throw new TokenizerException("tokenizer has no tokens");
+        }
+        int size = pieces.length;
+        for (int id = 0; id < size; id++) {
+            if (pieces[id] == null) {
+                throw new TokenizerException("tokenizer token " + id + " has no text");
+            }
+        }
+        if (spec.scores() != null && spec.scores().length != size) {
+            throw new TokenizerException("tokenizer has " + size + " tokens but " + spec.scores().length + " scores");
+        }
+        if (spec.tokenTypes() != null && spec.tokenTypes().length != size) {
+            throw new TokenizerException(
+                    "tokenizer has " + size + " tokens but " + spec.tokenTypes().length + " token types");
+        }
+        // As llama.cpp: no scores means all 0, no types means all normal.
+        scores = spec.scores() != null ? spec.scores() : new float[size];
+        if (spec.tokenTypes() != null) {
+            types = spec.tokenTypes();
+        } else {
+            types = new int[size];
+            Arrays.fill(types, TYPE_NORMAL);
+        }
+        bosId = checkId(spec.bosId(), size, "BOS");
+        eosId = checkId(spec.eosId(), size, "EOS");
+        unkId = checkId(spec.unkId(), size, "unknown-token");
+        addBos = spec.addBos();
+        addEos = spec.addEos();
+        addSpacePrefix = spec.addSpacePrefix();
+
+        // As llama.cpp: when two tokens have the same text, the later id is the one found.
+        idsByPiece = HashMap.newHashMap(size);
+        for (int id = 0; id < size; id++) {
+            if (!pieces[id].isEmpty()) {
+                idsByPiece.put(pieces[id], id);
+            }
+        }
+
+        byteTokenIds = new int[256];
+        for (int b = 0; b < 256; b++) {
+            Integer id = idsByPiece.get(String.format("<0x%02X>", b));
+            if (id == null && b < 0x80) {
+                id = idsByPiece.get(String.valueOf((char) b));
+            }
+            byteTokenIds[b] = id != null ? id : unkId;
+        }
+
+        List<Integer> special = new ArrayList<>();
+        for (int id = 0; id < size; id++) {
+            int type = types[id];
+            if ((type == TYPE_CONTROL || type == TYPE_USER_DEFINED || type == TYPE_UNKNOWN) && !pieces[id].isEmpty()) {
+                special.add(id);
+            }
+        }
+        special.sort(Comparator.comparingInt((Integer id) -> -utf8Length(pieces[id])).thenComparingInt(id -> id));
+        specialIds = special.stream().mapToInt(Integer::intValue).toArray();
+
+        decodedBytes = new byte[size][];
+        for (int id = 0; id < size; id++) {
+            decodedBytes[id] = decodeToken(id);
+        }
+        endOfGeneration = EndOfGeneration.flags(spec);
+    }
+
+    private static int checkId(int id, int size, String what) {
+        if (id < -1 || id >= size) {
+            throw new TokenizerException(what + " id " + id + " is outside the vocabulary of " + size + " tokens");
+        }
+        return id;
+    }
+
+    private static int utf8Length(String s) {
+        return s.getBytes(StandardCharsets.UTF_8).length;
+    }
+
+    private byte[] decodeToken(int id) {
+        String piece = pieces[id];
+        return switch (types[id]) {
+            case TYPE_NORMAL -> piece.replace(SPACE_MARK, ' ').getBytes(StandardCharsets.UTF_8);
+            case TYPE_BYTE -> {
+                int value = parseByteToken(piece);
+                yield value >= 0 ? new byte[] {(byte) value} : piece.getBytes(StandardCharsets.UTF_8);
+            }
+            case TYPE_USER_DEFINED -> piece.getBytes(StandardCharsets.UTF_8);
+            default -> new byte[0]; // control, unknown, unused: nothing, as llama.cpp prints them without "special"
+        };
+    }
+
+    /** The byte of a {@code <0xNN>} piece, or -1. */
+    private static int parseByteToken(String piece) {
+        if (piece.length() != 6 || !piece.startsWith("<0x") || piece.charAt(5) != '>') {
+            return -1;
+        }
+        int high = Character.digit(piece.charAt(3), 16);
+        int low = Character.digit(piece.charAt(4), 16);
+        return high < 0 || low < 0 ? -1 : high * 16 + low;
+    }
+
+    // ---------------------------------------------------------------------------------------------------- encoding
+
+    @Override
+    public int[] encode(String text, boolean addBos, boolean addEos, boolean parseSpecial) {
+        IntList out = new IntList(text.length() / 2 + 4);
+        if (addBos) {
+            if (bosId < 0) {
+                throw new TokenizerException("cannot add BOS: the vocabulary has no BOS token");
+            }
+            out.add(bosId);
+        }
+        boolean afterSpecial = true; // the start of the text counts as following a special token
+        for (Fragment fragment : partition(text, parseSpecial)) {
+            if (fragment.token >= 0) {
+                out.add(fragment.token);
+                afterSpecial = true;
+            } else {
+                String raw = text.substring(fragment.start, fragment.end);
+                if (addSpacePrefix && afterSpecial) {
+                    raw = " " + raw;
+                }
+                encodeText(raw.replace(' ', SPACE_MARK), out);
+                afterSpecial = false;
+            }
+        }
+        if (addEos) {
+            if (eosId < 0) {
+                throw new TokenizerException("cannot add EOS: the vocabulary has no EOS token");
+            }
+            out.add(eosId);
+        }
+        return out.toArray();
+    }
+
+    /** A stretch of text {@code [start, end)} (token -1) or a special token. */
+    private record Fragment(int start, int end, int token) {
+    }
+
+    /** llama.cpp's {@code tokenizer_st_partition}: cuts special-token texts out, longest first, leftmost first. */
+    private List<Fragment> partition(String text, boolean parseSpecial) {
+        List<Fragment> fragments = new ArrayList<>();
+        if (text.isEmpty()) {
+            return fragments;
+        }
+        fragments.add(new Fragment(0, text.length(), -1));
+        for (int id : specialIds) {
+            if (!parseSpecial && (types[id] == TYPE_CONTROL || types[id] == TYPE_UNKNOWN)) {
+                continue;
+            }
+            String special = pieces[id];
+            List<Fragment> split = null;
+            for (int i = 0; i < fragments.size(); i++) {
+                Fragment fragment = fragments.get(i);
+                int match = fragment.token >= 0 ? -1 : text.indexOf(special, fragment.start, fragment.end);
+                if (match < 0) {
+                    if (split != null) {
+                        split.add(fragment);
+                    }
+                    continue;
+                }
+                if (split == null) {
+                    split = new ArrayList<>(fragments.subList(0, i));
+                }
+                int from = fragment.start;
+                while (match >= 0) {
+                    if (match > from) {
+                        split.add(new Fragment(from, match, -1));
+                    }
+                    split.add(new Fragment(match, match + special.length(), id));
+                    from = match + special.length();
+                    match = text.indexOf(special, from, fragment.end);
+                }
+                if (from < fragment.end) {
+                    split.add(new Fragment(from, fragment.end, -1));
+                }
+            }
+            if (split != null) {
+                fragments = split;
+            }
+        }
+        return fragments;
+    }
+
+    /** A candidate merge of symbols {@code left} and {@code right}, {@code length} chars long. */
+    private record Bigram(int left, int right, float score, int length) {
+    }
+
+    /** Highest score first, then leftmost. Compares floats with {@code <}, so -0.0 and 0.0 tie, as in llama.cpp. */
+    private static final Comparator<Bigram> BEST_FIRST = (a, b) -> {
+        if (a.score > b.score) return -1;
+        if (a.score < b.score) return 1;
+        return Integer.compare(a.left, b.left);
+    };
+
+    /** Encodes text whose spaces are already {@code '▁'}. */
+    private void encodeText(String text, IntList out) {
+        int count = text.codePointCount(0, text.length());
+        if (count == 0) {
+            return;
+        }
+        // Symbols: one per character at first, a doubly linked list; a merged-away symbol has length 0.
+        int[] start = new int[count];
+        int[] length = new int[count];
+        int[] prev = new int[count];
+        int[] next = new int[count];
+        for (int i = 0, offset = 0; i < count; i++) {
+            int chars = Character.charCount(text.codePointAt(offset));
+            start[i] = offset;
+            length[i] = chars;
+            prev[i] = i - 1;
+            next[i] = i + 1 < count ? i + 1 : -1;
+            offset += chars;
+        }
+
+        PriorityQueue<Bigram> queue = new PriorityQueue<>(Math.max(1, count), BEST_FIRST);
+        for (int i = 1; i < count; i++) {
+            addBigram(text, start, length, i - 1, i, queue);
+        }
+        while (!queue.isEmpty()) {
+            Bigram bigram = queue.poll();
+            int left = bigram.left;
+            int right = bigram.right;
+            // Skip candidates that a merge has made stale.
+            if (length[left] == 0 || length[right] == 0 || length[left] + length[right] != bigram.length) {
+                continue;
+            }
+            length[left] += length[right];
+            length[right] = 0;
+            next[left] = next[right];
+            if (next[right] >= 0) {
+                prev[next[right]] = left;
+            }
+            addBigram(text, start, length, prev[left], left, queue);
+            addBigram(text, start, length, left, next[left], queue);
+        }
+
+        for (int i = 0; i != -1; i = next[i]) {
+            String piece = text.substring(start[i], start[i] + length[i]);
+            Integer id = idsByPiece.get(piece);
+            if (id != null) {
+                out.add(id);
+            } else {
+                for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+                    int byteId = byteTokenIds[b & 0xFF];
+                    if (byteId < 0) {
+                        throw new TokenizerException(String.format(
+                                "cannot encode byte 0x%02X: the vocabulary has no byte token and no unknown token",
+                                b & 0xFF));
+                    }
+                    out.add(byteId);
+                }
+            }
+        }
+    }
+
+    private void addBigram(String text, int[] start, int[] length, int left, int right, PriorityQueue<Bigram> queue) {
+        if (left < 0 || right < 0) {
+            return;
+        }
+        int chars = length[left] + length[right];
+        Integer id = idsByPiece.get(text.substring(start[left], start[left] + chars));
+        if (id != null) {
+            queue.add(new Bigram(left, right, scores[id], chars));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------- decoding
+
+    @Override
+    public byte[] decodeBytes(int id, int previousId) {
+        checkToken(id);
+        byte[] bytes = decodedBytes[id];
+        boolean textStart = previousId == NO_TOKEN || (previousId == bosId && bosId >= 0);
+        if (addSpacePrefix && textStart && types[id] == TYPE_NORMAL && bytes.length > 0 && bytes[0] == ' ') {
+            return Arrays.copyOfRange(bytes, 1, bytes.length);
+        }
+        return bytes.clone();
+    }
+
+    @Override
+    public String piece(int id) {
+        checkToken(id);
+        return pieces[id];
+    }
+
+    @Override
+    public boolean isEndOfGeneration(int id) {
+        return id >= 0 && id < endOfGeneration.length && endOfGeneration[id];
+    }
+
+    @Override
+    public int vocabSize() {
+        return pieces.length;
+    }
+
+    @Override
+    public int bosId() {
+        return bosId;
+    }
+
+    @Override
+    public int eosId() {
+        return eosId;
+    }
+
+    @Override
+    public boolean addBosByDefault() {
+        return addBos;
+    }
+
+    @Override
+    public boolean addEosByDefault() {
+        return addEos;
+    }
+
+    /** The GGUF type of a token ({@link TokenizerSpec#TYPE_NORMAL} and so on). */
+    public int tokenType(int id) {
+        checkToken(id);
+        return types[id];
+    }
+
+    private void checkToken(int id) {
+        if (id < 0 || id >= pieces.length) {
+            throw new TokenizerException("token id " + id + " is outside the vocabulary of " + pieces.length + " tokens");
+        }
+    }
+
+    /** A growable int array. */
+    private static final class IntList {
+        private int[] values;
+        private int size;
+
+        IntList(int capacity) {
+            values = new int[Math.max(4, capacity)];
+        }
+
+        void add(int value) {
+            if (size == values.length) {
+                values = Arrays.copyOf(values, values.length * 2);
+            }
+            values[size++] = value;
+        }
+
+        int[] toArray() {
+            return Arrays.copyOf(values, size);
+        }
+    }
+}
