@@ -23,12 +23,13 @@ public final class Model implements AutoCloseable {
 
     private final ModelFile file;
     private final Llama llama;
-    private final Tokenizer tokenizer;
+    private final TokenizerSpec tokenizerSpec;
+    private Tokenizer tokenizer;
 
-    private Model(ModelFile file, Tokenizer tokenizer) {
+    private Model(ModelFile file, TokenizerSpec tokenizerSpec) {
         this.file = file;
         this.llama = new Llama(new Weights(file));
-        this.tokenizer = tokenizer;
+        this.tokenizerSpec = tokenizerSpec;
     }
 
     /**
@@ -39,14 +40,14 @@ public final class Model implements AutoCloseable {
     public static Model load(Path modelPath, Path tokenizerPath) {
         ModelFile file = ModelLoaders.open(modelPath);
         try {
-            return new Model(file, loadTokenizer(file, tokenizerPath));
+            return new Model(file, tokenizerSpec(file, tokenizerPath));
         } catch (RuntimeException e) {
             file.close();
             throw e;
         }
     }
 
-    private static Tokenizer loadTokenizer(ModelFile file, Path tokenizerPath) {
+    private static TokenizerSpec tokenizerSpec(ModelFile file, Path tokenizerPath) {
         TokenizerSpec spec;
         int vocab = file.config().vocabSize();
         if (tokenizerPath != null) {
@@ -56,19 +57,17 @@ public final class Model implements AutoCloseable {
             spec = Llama2cTokenizerLoader.load(tokenizerPath, vocab);
         } else if (file.tokenizer() != null) {
             spec = file.tokenizer();
+        } else if (!Files.exists(file.path().toAbsolutePath().resolveSibling("tokenizer.bin"))) {
+            return null; // the model still runs on token ids; tokenizer() says what is missing
         } else {
             Path beside = file.path().toAbsolutePath().resolveSibling("tokenizer.bin");
-            if (!Files.exists(beside)) {
-                throw new TokenizerException(file.path() + ": the file has no tokenizer; name one with --tokenizer FILE"
-                        + " (llama2.c's tokenizer.bin)");
-            }
             spec = Llama2cTokenizerLoader.load(beside, vocab);
         }
         if (spec.vocabSize() != vocab) {
             throw new ModelFormatException(file.path() + ": the tokenizer has " + spec.vocabSize()
                     + " tokens but the model's vocabulary has " + vocab);
         }
-        return Tokenizer.from(spec);
+        return spec;
     }
 
     public LlamaConfig config() {
@@ -79,7 +78,22 @@ public final class Model implements AutoCloseable {
         return file;
     }
 
-    public Tokenizer tokenizer() {
+    /**
+     * The model's tokenizer, built on first use; a model whose tokenizer is missing or not supported still runs on
+     * token ids, and this method says what is wrong.
+     */
+    public synchronized Tokenizer tokenizer() {
+        if (tokenizer == null) {
+            if (tokenizerSpec == null) {
+                throw new TokenizerException(file.path() + ": the file has no tokenizer; name one with --tokenizer FILE"
+                        + " (llama2.c's tokenizer.bin)");
+            }
+            try {
+                tokenizer = Tokenizer.from(tokenizerSpec);
+            } catch (TokenizerException e) {
+                throw new TokenizerException(file.path() + ": " + e.getMessage(), e);
+            }
+        }
         return tokenizer;
     }
 

@@ -16,7 +16,7 @@ public final class Llama {
     private float[] ropeSin = new float[0];
     private int ropePositions;
 
-    private Scratch scratch = new Scratch(0);
+    private Scratch scratch;
 
     public Llama(Weights weights) {
         this.weights = weights;
@@ -65,8 +65,8 @@ public final class Llama {
     public synchronized float[] forward(Batch batch, KvCache cache) {
         int n = batch.size();
         validate(batch, cache);
-        if (scratch.capacity < n) {
-            scratch = new Scratch(Math.max(n, Math.min(2 * scratch.capacity, 512)));
+        if (scratch == null || scratch.capacity < n) {
+            scratch = new Scratch(Math.max(n, scratch == null ? 1 : Math.min(2 * scratch.capacity, 512)));
         }
         ensureRope(cache.contextLength());
         Scratch s = scratch;

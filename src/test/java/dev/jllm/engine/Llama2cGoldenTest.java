@@ -1,0 +1,74 @@
+package dev.jllm.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jllm.SharedData;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Against llama2.c's run.c: greedy text on stories260K.bin with tok512.bin, and agreement with the F32 GGUF. */
+class Llama2cGoldenTest {
+
+    /** run.c's {@code -n 256}: positions run, the prompt (with BOS) included; it prints a token after each. */
+    private static final int STEPS = 256;
+
+    private static Model bin;
+    private static Model gguf;
+
+    @BeforeAll
+    static void load() {
+        bin = Model.load(SharedData.model("stories260K.bin"), SharedData.model("tok512.bin"));
+        gguf = Model.load(SharedData.model("stories260K-f32.gguf"), null);
+    }
+
+    @AfterAll
+    static void close() {
+        bin.close();
+        gguf.close();
+    }
+
+    private static String prompt(int p) {
+        return SharedData.json(SharedData.golden("llamacpp_f32_p" + p + ".json")).get("prompt").asText();
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1", "2", "3"})
+    void greedyTextMatchesLlama2c(int p) throws IOException {
+        String expected = Files.readString(SharedData.golden("llama2c_p" + p + ".txt"), StandardCharsets.UTF_8);
+        String prompt = prompt(p);
+        int promptLength = bin.tokenizer().encode(prompt, true, false).length;
+        StringBuilder printed = new StringBuilder();
+        Generation g = Generator.generate(bin, bin.newSession(), prompt,
+                GenerationOptions.greedy(STEPS - promptLength + 1), printed::append);
+        // run.c stops when the model emits BOS; our generation would go on, so cut there as run.c does
+        int[] ids = g.generatedIds();
+        int cut = ids.length;
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] == bin.tokenizer().bosId()) {
+                cut = i;
+                break;
+            }
+        }
+        String text = cut == ids.length ? printed.toString()
+                : prompt + bin.tokenizer().decode(java.util.Arrays.copyOf(ids, cut));
+        assertEquals(expected, text + "\n");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1", "2", "3"})
+    void llama2cCheckpointAndF32GgufGiveTheSameGreedyTokens(int p) {
+        JsonNode golden = SharedData.json(SharedData.golden("llamacpp_f32_p" + p + ".json"));
+        int n = golden.get("generated_ids").size();
+        Generation a = Generator.generate(bin, bin.newSession(), prompt(p), GenerationOptions.greedy(n), null);
+        Generation b = Generator.generate(gguf, gguf.newSession(), prompt(p), GenerationOptions.greedy(n), null);
+        assertArrayEquals(a.promptIds(), b.promptIds());
+        assertArrayEquals(a.generatedIds(), b.generatedIds());
+    }
+}

@@ -1,0 +1,106 @@
+package dev.jllm.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jllm.SharedData;
+import java.util.Arrays;
+
+/**
+ * Feeds a reference run's tokens through jllm and compares logits: the row after the prompt and, at every step, the
+ * five largest logits (same tokens, values within an absolute tolerance).
+ */
+final class TeacherForcing {
+
+    private TeacherForcing() {
+    }
+
+    static void check(Model model, JsonNode golden, double tolerance, boolean fullRowAfterPrompt) {
+        check(model, golden, tolerance, fullRowAfterPrompt, model.defaultContextSize());
+    }
+
+    static void check(Model model, JsonNode golden, double tolerance, boolean fullRowAfterPrompt, int contextSize) {
+        int vocab = model.config().vocabSize();
+        int[] promptIds = SharedData.ints(golden.get("prompt_ids"));
+        Session session = model.newSession(SessionOptions.defaults(contextSize));
+        float[] logits = session.append(promptIds);
+
+        JsonNode after = golden.get("logits_after_prompt");
+        assertEquals(vocab, after.size(), "logits_after_prompt length");
+        if (fullRowAfterPrompt) {
+            for (int i = 0; i < vocab; i++) {
+                double expected = after.get(i).asDouble();
+                if (Math.abs(logits[i] - expected) > tolerance) {
+                    fail("after the prompt, logit of token " + i + " is " + logits[i] + ", llama.cpp " + expected
+                            + " (tolerance " + tolerance + ")");
+                }
+            }
+        } else {
+            float[] expected = new float[vocab];
+            for (int i = 0; i < vocab; i++) {
+                expected[i] = (float) after.get(i).asDouble();
+            }
+            compareTop5(logits, top5(expected), expected, tolerance, "after the prompt");
+        }
+
+        JsonNode steps = golden.get("steps");
+        for (int s = 0; s < steps.size(); s++) {
+            JsonNode step = steps.get(s);
+            JsonNode top = step.get("top5");
+            int[] ids = new int[top.size()];
+            float[] values = new float[vocab];
+            for (int k = 0; k < ids.length; k++) {
+                ids[k] = top.get(k).get(0).asInt();
+                values[ids[k]] = (float) top.get(k).get(1).asDouble();
+            }
+            compareTop5(logits, ids, values, tolerance, "step " + s + " (pos " + step.get("pos").asInt() + ")");
+            if (s + 1 < steps.size()) {
+                logits = session.append(step.get("id").asInt());
+            }
+        }
+    }
+
+    private static void compareTop5(float[] logits, int[] expectedIds, float[] expectedValues, double tolerance,
+            String where) {
+        int[] actual = top5(logits);
+        int[] a = actual.clone();
+        int[] e = expectedIds.clone();
+        Arrays.sort(a);
+        Arrays.sort(e);
+        if (!Arrays.equals(a, e)) {
+            fail(where + ": top-5 tokens " + Arrays.toString(actual) + " differ from llama.cpp's "
+                    + Arrays.toString(expectedIds) + " (ours " + values(logits, actual) + ", theirs "
+                    + values(expectedValues, expectedIds) + ")");
+        }
+        for (int id : expectedIds) {
+            if (Math.abs(logits[id] - expectedValues[id]) > tolerance) {
+                fail(where + ": logit of token " + id + " is " + logits[id] + ", llama.cpp " + expectedValues[id]
+                        + " (tolerance " + tolerance + ")");
+            }
+        }
+    }
+
+    private static String values(float[] logits, int[] ids) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int id : ids) {
+            sb.append(sb.length() > 1 ? ", " : "").append(logits[id]);
+        }
+        return sb.append(']').toString();
+    }
+
+    static int[] top5(float[] logits) {
+        int[] best = new int[5];
+        Arrays.fill(best, -1);
+        for (int i = 0; i < logits.length; i++) {
+            for (int k = 0; k < 5; k++) {
+                if (best[k] < 0 || logits[i] > logits[best[k]]) {
+                    System.arraycopy(best, k, best, k + 1, 4 - k);
+                    best[k] = i;
+                    break;
+                }
+            }
+        }
+        return best;
+    }
+}
