@@ -74,17 +74,16 @@ final class KernelVectors {
     /**
      * Half-precision bit patterns (in the low 16 bits of each lane) to floats, exactly as
      * {@link Float#float16ToFloat}: the exponent and mantissa are moved to float position and scaled by 2^112,
-     * which is exact for normal and subnormal halves alike; infinities and NaNs get the float exponent 255.
+     * which is exact for normal and subnormal halves alike. Infinities and NaNs (magnitude 0x7C00 and up) come out
+     * of that with the float exponent 143 instead of 255, so they get 112 more, without a branch or a mask:
+     * {@code (magnitude + 0x400) >>> 15} is 1 exactly for them.
      */
     static FloatVector halfToFloat(IntVector half) {
         IntVector magnitude = half.and(0x7FFF);
         IntVector sign = half.and(0x8000).lanewise(VectorOperators.LSHL, 16);
-        IntVector shifted = magnitude.lanewise(VectorOperators.LSHL, 13);
-        FloatVector finite = shifted.reinterpretAsFloats().mul(HALF_EXPONENT_SCALE);
-        IntVector bits = finite.reinterpretAsInts();
-        var special = magnitude.compare(VectorOperators.GE, 0x7C00);
-        bits = bits.blend(shifted.or(0x7F80_0000), special);
-        return bits.or(sign).reinterpretAsFloats();
+        FloatVector scaled = magnitude.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(HALF_EXPONENT_SCALE);
+        IntVector special = magnitude.add(0x400).lanewise(VectorOperators.LSHR, 15).neg().and(112 << 23);
+        return scaled.reinterpretAsInts().add(special).or(sign).reinterpretAsFloats();
     }
 
     /** bfloat16 bit patterns (in the low 16 bits of each lane) to floats: the pattern is the top half of a float. */
