@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -51,7 +52,7 @@ final class GgufParser {
     }
 
     /** Parses {@code data} (the whole mapped file); {@code arena} owns the mapping and goes into the result. */
-    static GgufFile parse(java.nio.file.Path path, MemorySegment data, Arena arena) {
+    static GgufFile parse(Path path, MemorySegment data, Arena arena) {
         GgufParser parser = new GgufParser(path.toString(), data);
         try {
             return parser.parse(path, arena);
@@ -64,7 +65,7 @@ final class GgufParser {
         }
     }
 
-    private GgufFile parse(java.nio.file.Path path, Arena arena) {
+    private GgufFile parse(Path path, Arena arena) {
         if (size < 4) {
             throw error("not a GGUF file (" + size + " bytes, too short for the magic 'GGUF')");
         }

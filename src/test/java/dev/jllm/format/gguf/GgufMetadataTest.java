@@ -18,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jllm.format.ModelFile;
@@ -25,6 +26,11 @@ import dev.jllm.model.LlamaConfig;
 import dev.jllm.tensor.GgmlType;
 import dev.jllm.tensor.Tensor;
 import dev.jllm.tokenizer.TokenizerSpec;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -225,6 +231,31 @@ class GgufMetadataTest {
     }
 
     @Test
+    void filesLargerThan2GiBWork() throws IOException {
+        TestGguf g = TestGguf.tinyLlama();
+        long far = 3L << 30;
+        g.tensor("blk.0.ffn_norm.weight", TestGguf.T_F32, far, 8);
+        Path file = g.write(dir.resolve("sparse-3gib.gguf"));
+        long dataOffset = Files.size(file) - g.dataSize();
+        ByteBuffer values = ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 8; i++) {
+            values.putFloat(TestGguf.value(i));
+        }
+        try (var raf = new RandomAccessFile(file.toFile(), "rw")) { // sparse: takes no disk space
+            raf.seek(dataOffset + far);
+            raf.write(values.array());
+        }
+        try (ModelFile model = GgufReader.load(file)) {
+            Tensor norm = model.tensor("blk.0.ffn_norm.weight");
+            float[] got = norm.toFloatArray();
+            for (int i = 0; i < 8; i++) {
+                assertEquals(TestGguf.value(i), got[i]);
+            }
+            assertEquals(GgmlType.F32, model.tensor("token_embd.weight").type());
+        }
+    }
+
+    @Test
     void aKnownTypeWithoutKernelLoadsAndFailsOnlyWhenComputing() {
         TestGguf g = TestGguf.tinyLlama();
         long offset = g.alignData();
@@ -234,7 +265,7 @@ class GgufMetadataTest {
             assertEquals(GgmlType.Q6_K, t.type());
             assertEquals(210, t.byteSize());
             UnsupportedOperationException e =
-                    org.junit.jupiter.api.Assertions.assertThrows(UnsupportedOperationException.class, t::kernel);
+                    assertThrows(UnsupportedOperationException.class, t::kernel);
             assertTrue(e.getMessage().contains("Q6_K"), e.getMessage());
         }
     }

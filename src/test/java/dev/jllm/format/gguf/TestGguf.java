@@ -133,6 +133,11 @@ final class TestGguf {
         return data.size();
     }
 
+    /** Bytes in the data section so far (the data section ends the file). */
+    long dataSize() {
+        return data.size();
+    }
+
     byte[] bytes() {
         Bytes b = new Bytes();
         b.u32(magic).u32(version).u64(infos.size()).u64(kvs.size());
