@@ -40,4 +40,12 @@ final class F32Kernel implements Kernel {
         }
         return result;
     }
+
+    static float dotScalar(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        float sum = 0f;
+        for (int i = 0; i < count; i++) {
+            sum += data.get(FLOAT, (first + i) * 4) * x[xOffset + i];
+        }
+        return sum;
+    }
 }

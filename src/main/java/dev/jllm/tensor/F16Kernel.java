@@ -1,0 +1,61 @@
+package dev.jllm.tensor;
+
+import static dev.jllm.tensor.KernelVectors.FLOATS;
+import static dev.jllm.tensor.KernelVectors.FLOAT_LANES;
+import static dev.jllm.tensor.KernelVectors.SHORT_LE;
+
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/** IEEE half precision, little-endian; widened to float with shifts and masks inside the dot product. */
+final class F16Kernel implements Kernel {
+
+    static final F16Kernel INSTANCE = new F16Kernel();
+
+    @Override
+    public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        long base = first * 2;
+        int i = 0;
+        for (int upper = FLOATS.loopBound(count); i < upper; i += FLOAT_LANES) {
+            KernelVectors.halfToFloat(KernelVectors.loadShorts(data, base + i * 2L)).intoArray(out, outOffset + i);
+        }
+        for (; i < count; i++) {
+            out[outOffset + i] = Float.float16ToFloat(data.get(SHORT_LE, base + i * 2L));
+        }
+    }
+
+    @Override
+    public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        long base = first * 2;
+        int i = 0;
+        float result = 0f;
+        int upper = FLOATS.loopBound(count);
+        if (upper > 0) {
+            FloatVector acc = FloatVector.zero(FLOATS);
+            for (; i < upper; i += FLOAT_LANES) {
+                FloatVector w = KernelVectors.halfToFloat(KernelVectors.loadShorts(data, base + i * 2L));
+                acc = w.fma(FloatVector.fromArray(FLOATS, x, xOffset + i), acc);
+            }
+            result = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < count; i++) {
+            result += Float.float16ToFloat(data.get(SHORT_LE, base + i * 2L)) * x[xOffset + i];
+        }
+        return result;
+    }
+
+    static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        for (int i = 0; i < count; i++) {
+            out[outOffset + i] = Float.float16ToFloat(data.get(SHORT_LE, (first + i) * 2));
+        }
+    }
+
+    static float dotScalar(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        float sum = 0f;
+        for (int i = 0; i < count; i++) {
+            sum += Float.float16ToFloat(data.get(SHORT_LE, (first + i) * 2)) * x[xOffset + i];
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,111 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The vector species and little-endian layouts the block kernels share, chosen once at start-up.
+ *
+ * <p>{@link #FLOATS} is the widest float shape the CPU prefers, capped at 512 bits (a ggml block of 32 values is
+ * then one or two vectors). {@link #BYTES} is the byte shape whose lanes widen to one float vector
+ * ({@link #BYTE_PARTS} float vectors when the float vector has fewer than 8 lanes); {@link #SHORTS} and
+ * {@link #INTS} have exactly as many lanes as {@link #FLOATS}.
+ */
+final class KernelVectors {
+
+    private KernelVectors() {
+    }
+
+    static final VectorSpecies<Float> FLOATS = chooseFloats();
+    static final int FLOAT_LANES = FLOATS.length();
+    static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, FLOATS.vectorShape());
+    static final VectorSpecies<Short> SHORTS =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
+    static final VectorSpecies<Byte> BYTES =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, FLOATS.vectorBitSize() / 4)));
+    static final int BYTE_LANES = BYTES.length();
+    static final int BYTE_PARTS = BYTE_LANES / FLOAT_LANES;
+
+    /** Lane indices 0, 1, 2, ... of an int vector, for per-lane bit extraction. */
+    static final IntVector LANE_INDEX = IntVector.zero(INTS).addIndex(1);
+
+    static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** 2^112: scales a half-precision exponent/mantissa placed in float position to the right magnitude. */
+    private static final float HALF_EXPONENT_SCALE = 0x1p112f;
+
+    private static VectorSpecies<Float> chooseFloats() {
+        int bits = FloatVector.SPECIES_PREFERRED.vectorBitSize();
+        if (bits >= 512) {
+            return FloatVector.SPECIES_512;
+        }
+        if (bits >= 256) {
+            return FloatVector.SPECIES_256;
+        }
+        return FloatVector.SPECIES_128;
+    }
+
+    /** The IEEE half-precision value at {@code offset}. */
+    static float f16(MemorySegment data, long offset) {
+        return Float.float16ToFloat(data.get(SHORT_LE, offset));
+    }
+
+    /** Part {@code part} (of {@link #BYTE_PARTS}) of a byte vector, widened to floats as signed values. */
+    static FloatVector bytesToFloats(ByteVector bytes, int part) {
+        return (FloatVector) bytes.convertShape(VectorOperators.B2F, FLOATS, part);
+    }
+
+    /** {@link #FLOAT_LANES} little-endian 16-bit values at {@code offset}, sign-extended to ints. */
+    static IntVector loadShorts(MemorySegment data, long offset) {
+        return (IntVector) ShortVector.fromMemorySegment(SHORTS, data, offset, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.S2I, INTS, 0);
+    }
+
+    /**
+     * Half-precision bit patterns (in the low 16 bits of each lane) to floats, exactly as
+     * {@link Float#float16ToFloat}: the exponent and mantissa are moved to float position and scaled by 2^112,
+     * which is exact for normal and subnormal halves alike. Infinities and NaNs (magnitude 0x7C00 and up) come out
+     * of that with the float exponent 143 instead of 255, so they get 112 more, without a branch or a mask:
+     * {@code (magnitude + 0x400) >>> 15} is 1 exactly for them.
+     */
+    static FloatVector halfToFloat(IntVector half) {
+        IntVector magnitude = half.and(0x7FFF);
+        IntVector sign = half.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        FloatVector scaled = magnitude.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(HALF_EXPONENT_SCALE);
+        IntVector special = magnitude.add(0x400).lanewise(VectorOperators.LSHR, 15).neg().and(112 << 23);
+        return scaled.reinterpretAsInts().add(special).or(sign).reinterpretAsFloats();
+    }
+
+    /** bfloat16 bit patterns (in the low 16 bits of each lane) to floats: the pattern is the top half of a float. */
+    static FloatVector bf16ToFloat(IntVector bf16) {
+        return bf16.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * Float lanes of part {@code part} of the nibbles {@code low4} with their fifth bit taken from {@code highBits}
+     * (bit i for lane i), minus {@code bias}: the values of a Q5 block as floats.
+     */
+    static FloatVector fiveBitValues(ByteVector low4, int part, int highBits, int bias) {
+        IntVector low = (IntVector) low4.convertShape(VectorOperators.B2I, INTS, part);
+        IntVector high = IntVector.broadcast(INTS, highBits).lanewise(VectorOperators.LSHR, LANE_INDEX)
+                .lanewise(VectorOperators.LSHL, 4).and(16);
+        return (FloatVector) low.or(high).sub(bias).convert(VectorOperators.I2F, 0);
+    }
+
+    static void checkBlocks(long first, int count, int blockSize) {
+        if (first % blockSize != 0 || count % blockSize != 0 || count < 0) {
+            throw new IllegalArgumentException("element range [" + first + ", +" + count
+                    + ") is not made of whole blocks of " + blockSize);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package dev.jllm.tensor;
+
+import static dev.jllm.tensor.KernelVectors.BYTES;
+import static dev.jllm.tensor.KernelVectors.BYTE_LANES;
+import static dev.jllm.tensor.KernelVectors.BYTE_PARTS;
+import static dev.jllm.tensor.KernelVectors.FLOATS;
+import static dev.jllm.tensor.KernelVectors.FLOAT_LANES;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * ggml's Q4_0: blocks of 32 values, each an fp16 scale d then 16 bytes of nibbles. Byte j holds element j in its
+ * low nibble and element j + 16 in its high nibble; value = (q - 8) * d.
+ */
+final class Q4_0Kernel implements Kernel {
+
+    static final Q4_0Kernel INSTANCE = new Q4_0Kernel();
+
+    static final int BLOCK = 32;
+    static final int BLOCK_BYTES = 18;
+    private static final int QS = 2;
+
+    @Override
+    public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        dequantizeScalar(data, first, count, out, outOffset);
+    }
+
+    @Override
+    public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float d = KernelVectors.f16(data, block);
+            FloatVector sum = FloatVector.zero(FLOATS);
+            for (int j = 0; j < BLOCK / 2; j += BYTE_LANES) {
+                ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector low = q.and((byte) 0x0F).sub((byte) 8);
+                ByteVector high = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    int xi = xOffset + e + j + p * FLOAT_LANES;
+                    sum = KernelVectors.bytesToFloats(low, p).fma(FloatVector.fromArray(FLOATS, x, xi), sum);
+                    sum = KernelVectors.bytesToFloats(high, p).fma(FloatVector.fromArray(FLOATS, x, xi + BLOCK / 2), sum);
+                }
+            }
+            acc = sum.fma(FloatVector.broadcast(FLOATS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float d = KernelVectors.f16(data, block);
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                out[outOffset + e + j] = ((q & 0x0F) - 8) * d;
+                out[outOffset + e + j + BLOCK / 2] = ((q >>> 4) - 8) * d;
+            }
+        }
+    }
+
+    static float dotScalar(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        float result = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float sum = 0f;
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                sum += ((q & 0x0F) - 8) * x[xOffset + e + j] + ((q >>> 4) - 8) * x[xOffset + e + j + BLOCK / 2];
+            }
+            result += sum * KernelVectors.f16(data, block);
+        }
+        return result;
+    }
+}

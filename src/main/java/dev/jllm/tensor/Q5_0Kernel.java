@@ -1,0 +1,95 @@
+package dev.jllm.tensor;
+
+import static dev.jllm.tensor.KernelVectors.BYTES;
+import static dev.jllm.tensor.KernelVectors.BYTE_LANES;
+import static dev.jllm.tensor.KernelVectors.BYTE_PARTS;
+import static dev.jllm.tensor.KernelVectors.FLOATS;
+import static dev.jllm.tensor.KernelVectors.FLOAT_LANES;
+import static dev.jllm.tensor.KernelVectors.INT_LE;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * ggml's Q5_0: blocks of 32 values, each an fp16 scale d, a 32-bit word qh whose bit j is the fifth (high) bit of
+ * element j, then 16 bytes of low nibbles laid out as in Q4_0; value = ((low | high << 4) - 16) * d.
+ */
+final class Q5_0Kernel implements Kernel {
+
+    static final Q5_0Kernel INSTANCE = new Q5_0Kernel();
+
+    static final int BLOCK = 32;
+    static final int BLOCK_BYTES = 22;
+    private static final int QH = 2;
+    private static final int QS = 6;
+
+    @Override
+    public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        dequantizeScalar(data, first, count, out, outOffset);
+    }
+
+    @Override
+    public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float d = KernelVectors.f16(data, block);
+            int qh = data.get(INT_LE, block + QH);
+            FloatVector sum = FloatVector.zero(FLOATS);
+            for (int j = 0; j < BLOCK / 2; j += BYTE_LANES) {
+                ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector low = q.and((byte) 0x0F);
+                ByteVector high = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    int element = j + p * FLOAT_LANES;
+                    int xi = xOffset + e + element;
+                    FloatVector w0 = KernelVectors.fiveBitValues(low, p, qh >>> element, 16);
+                    FloatVector w1 = KernelVectors.fiveBitValues(high, p, qh >>> (element + BLOCK / 2), 16);
+                    sum = w0.fma(FloatVector.fromArray(FLOATS, x, xi), sum);
+                    sum = w1.fma(FloatVector.fromArray(FLOATS, x, xi + BLOCK / 2), sum);
+                }
+            }
+            acc = sum.fma(FloatVector.broadcast(FLOATS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float d = KernelVectors.f16(data, block);
+            int qh = data.get(INT_LE, block + QH);
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                int q0 = (q & 0x0F) | ((qh >>> j) & 1) << 4;
+                int q1 = (q >>> 4) | ((qh >>> (j + BLOCK / 2)) & 1) << 4;
+                out[outOffset + e + j] = (q0 - 16) * d;
+                out[outOffset + e + j + BLOCK / 2] = (q1 - 16) * d;
+            }
+        }
+    }
+
+    static float dotScalar(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        float result = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int qh = data.get(INT_LE, block + QH);
+            float sum = 0f;
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                int q0 = (q & 0x0F) | ((qh >>> j) & 1) << 4;
+                int q1 = (q >>> 4) | ((qh >>> (j + BLOCK / 2)) & 1) << 4;
+                sum += (q0 - 16) * x[xOffset + e + j] + (q1 - 16) * x[xOffset + e + j + BLOCK / 2];
+            }
+            result += sum * KernelVectors.f16(data, block);
+        }
+        return result;
+    }
+}

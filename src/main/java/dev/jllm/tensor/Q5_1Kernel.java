@@ -1,0 +1,106 @@
+package dev.jllm.tensor;
+
+import static dev.jllm.tensor.KernelVectors.BYTES;
+import static dev.jllm.tensor.KernelVectors.BYTE_LANES;
+import static dev.jllm.tensor.KernelVectors.BYTE_PARTS;
+import static dev.jllm.tensor.KernelVectors.FLOATS;
+import static dev.jllm.tensor.KernelVectors.FLOAT_LANES;
+import static dev.jllm.tensor.KernelVectors.INT_LE;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * ggml's Q5_1: blocks of 32 values, each an fp16 scale d, an fp16 minimum m, a 32-bit word qh of high bits (bit j
+ * for element j), then 16 bytes of low nibbles laid out as in Q4_0; value = (low | high << 4) * d + m.
+ */
+final class Q5_1Kernel implements Kernel {
+
+    static final Q5_1Kernel INSTANCE = new Q5_1Kernel();
+
+    static final int BLOCK = 32;
+    static final int BLOCK_BYTES = 24;
+    private static final int M = 2;
+    private static final int QH = 4;
+    private static final int QS = 8;
+
+    @Override
+    public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        dequantizeScalar(data, first, count, out, outOffset);
+    }
+
+    /** Per block: d * sum(q * x) + m * sum(x). */
+    @Override
+    public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float d = KernelVectors.f16(data, block);
+            float m = KernelVectors.f16(data, block + M);
+            int qh = data.get(INT_LE, block + QH);
+            FloatVector qx = FloatVector.zero(FLOATS);
+            FloatVector xs = FloatVector.zero(FLOATS);
+            for (int j = 0; j < BLOCK / 2; j += BYTE_LANES) {
+                ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector low = q.and((byte) 0x0F);
+                ByteVector high = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    int element = j + p * FLOAT_LANES;
+                    int xi = xOffset + e + element;
+                    FloatVector x0 = FloatVector.fromArray(FLOATS, x, xi);
+                    FloatVector x1 = FloatVector.fromArray(FLOATS, x, xi + BLOCK / 2);
+                    qx = KernelVectors.fiveBitValues(low, p, qh >>> element, 0).fma(x0, qx);
+                    qx = KernelVectors.fiveBitValues(high, p, qh >>> (element + BLOCK / 2), 0).fma(x1, qx);
+                    xs = xs.add(x0).add(x1);
+                }
+            }
+            acc = qx.fma(FloatVector.broadcast(FLOATS, d), acc);
+            acc = xs.fma(FloatVector.broadcast(FLOATS, m), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            float d = KernelVectors.f16(data, block);
+            float m = KernelVectors.f16(data, block + M);
+            int qh = data.get(INT_LE, block + QH);
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                int q0 = (q & 0x0F) | ((qh >>> j) & 1) << 4;
+                int q1 = (q >>> 4) | ((qh >>> (j + BLOCK / 2)) & 1) << 4;
+                out[outOffset + e + j] = q0 * d + m;
+                out[outOffset + e + j + BLOCK / 2] = q1 * d + m;
+            }
+        }
+    }
+
+    static float dotScalar(MemorySegment data, long first, int count, float[] x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        long block = first / BLOCK * BLOCK_BYTES;
+        float result = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int qh = data.get(INT_LE, block + QH);
+            float qx = 0f;
+            float xs = 0f;
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                int q0 = (q & 0x0F) | ((qh >>> j) & 1) << 4;
+                int q1 = (q >>> 4) | ((qh >>> (j + BLOCK / 2)) & 1) << 4;
+                float x0 = x[xOffset + e + j];
+                float x1 = x[xOffset + e + j + BLOCK / 2];
+                qx += q0 * x0 + q1 * x1;
+                xs += x0 + x1;
+            }
+            result += qx * KernelVectors.f16(data, block) + xs * KernelVectors.f16(data, block + M);
+        }
+        return result;
+    }
+}
