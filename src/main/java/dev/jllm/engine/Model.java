@@ -98,10 +98,8 @@ public final class Model implements AutoCloseable {
     }
 
     public Session newSession(SessionOptions options) {
-        int max = config().contextLength();
-        if (options.contextSize() < 1 || options.contextSize() > max) {
-            throw new IllegalArgumentException("context size " + options.contextSize() + " is outside 1.." + max
-                    + " (the model's context length)");
+        if (options.contextSize() < 1) {
+            throw new IllegalArgumentException("context size must be at least 1, got " + options.contextSize());
         }
         return new Session(llama, options);
     }

@@ -13,6 +13,8 @@ import java.util.Arrays;
  */
 final class TeacherForcing {
 
+    static final double[] WORST = new double[1];
+
     private TeacherForcing() {
     }
 
@@ -21,6 +23,15 @@ final class TeacherForcing {
     }
 
     static void check(Model model, JsonNode golden, double tolerance, boolean fullRowAfterPrompt, int contextSize) {
+        WORST[0] = 0;
+        try {
+            check0(model, golden, tolerance, fullRowAfterPrompt, contextSize);
+        } finally {
+            System.err.println("WORST " + golden.get("model").asText() + " " + golden.get("prompt").asText() + " " + WORST[0]);
+        }
+    }
+
+    static void check0(Model model, JsonNode golden, double tolerance, boolean fullRowAfterPrompt, int contextSize) {
         int vocab = model.config().vocabSize();
         int[] promptIds = SharedData.ints(golden.get("prompt_ids"));
         Session session = model.newSession(SessionOptions.defaults(contextSize));
@@ -74,6 +85,7 @@ final class TeacherForcing {
                     + values(expectedValues, expectedIds) + ")");
         }
         for (int id : expectedIds) {
+            WORST[0] = Math.max(WORST[0], Math.abs(logits[id] - expectedValues[id]));
             if (Math.abs(logits[id] - expectedValues[id]) > tolerance) {
                 fail(where + ": logit of token " + id + " is " + logits[id] + ", llama.cpp " + expectedValues[id]
                         + " (tolerance " + tolerance + ")");
