@@ -75,8 +75,8 @@ final class GenerateCommand extends IoCommand implements Runnable {
         SamplerOptions sampling = new SamplerOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN,
                 seed != null ? seed : System.nanoTime());
         try (Model model = modelOptions.load()) {
-            int ctx = modelOptions.contextSize(model);
-            Session session = model.newSession(new SessionOptions(ctx, prefill, !noKvCache));
+            int ctx = modelOptions.contextSize(model, err);
+            Session session = model.newSession(new SessionOptions(ctx, prefill, !noKvCache, modelOptions.cacheType()));
             GenerationOptions options = new GenerationOptions(maxTokens, sampling, noBos ? Boolean.FALSE : null, parseSpecial);
             boolean stream = format == OutputFormat.text;
             Generation g = Generator.generate(model, session, prompt, options, stream ? this::print : null);

@@ -1,6 +1,7 @@
 package dev.jllm.cli;
 
 import dev.jllm.engine.Model;
+import dev.jllm.model.KvCache;
 import dev.jllm.tensor.Parallel;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -24,6 +25,10 @@ final class ModelOptions {
             description = "Context size in tokens (default: the model's, at most 4096).")
     Integer contextSize;
 
+    @Option(names = "--cache-type", paramLabel = "TYPE", defaultValue = "f16",
+            description = "KV cache storage: f16 (llama.cpp's default) or f32 (llama2.c's). Default ${DEFAULT-VALUE}.")
+    String cacheType;
+
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
@@ -41,14 +46,26 @@ final class ModelOptions {
         return Model.load(model, tokenizer);
     }
 
-    int contextSize(Model m) {
+    /** The context size asked for (0 or absent: the model's default); warns when it exceeds the trained context. */
+    int contextSize(Model m, java.io.PrintStream err) {
         if (contextSize == null || contextSize == 0) {
             return m.defaultContextSize();
         }
-        if (contextSize < 0 || contextSize > m.config().contextLength()) {
-            throw new UserInputException("--ctx-size " + contextSize + " is outside 1.." + m.config().contextLength()
-                    + " (the model's context length)");
+        if (contextSize < 0) {
+            throw new UserInputException("--ctx-size must be positive, got " + contextSize);
+        }
+        if (contextSize > m.config().contextLength()) {
+            err.printf("jllm: warning: --ctx-size %d exceeds the %d tokens the model was trained on%n", contextSize,
+                    m.config().contextLength());
         }
         return contextSize;
+    }
+
+    KvCache.Type cacheType() {
+        return switch (cacheType.toLowerCase(java.util.Locale.ROOT)) {
+            case "f16" -> KvCache.Type.F16;
+            case "f32" -> KvCache.Type.F32;
+            default -> throw new UserInputException("--cache-type must be f16 or f32, got '" + cacheType + "'");
+        };
     }
 }

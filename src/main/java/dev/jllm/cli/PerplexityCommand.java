@@ -38,11 +38,11 @@ final class PerplexityCommand extends IoCommand implements Runnable {
             text = text.substring(0, text.length() - 1);
         }
         try (Model model = modelOptions.load()) {
-            int ctx = modelOptions.contextSize(model);
+            int ctx = modelOptions.contextSize(model, err);
             int[] tokens = model.tokenizer().encode(text, model.tokenizer().addBosByDefault(), false);
             int chunks = tokens.length / ctx;
             err.printf("perplexity: %d tokens, calculating perplexity over %d chunks, n_ctx=%d%n", tokens.length, chunks, ctx);
-            Perplexity.Result r = Perplexity.compute(model, tokens, ctx, (chunk, ppl) -> {
+            Perplexity.Result r = Perplexity.compute(model, tokens, ctx, modelOptions.cacheType(), (chunk, ppl) -> {
                 out.printf("[%d]%.4f,", chunk, ppl);
                 out.flush();
             });

@@ -114,8 +114,8 @@ public final class Model implements AutoCloseable {
     }
 
     /** A KV cache for several sequences at once, for {@link #forward}. */
-    public KvCache newKvCache(int sequences, int contextSize) {
-        return new KvCache(config(), sequences, contextSize);
+    public KvCache newKvCache(int sequences, int contextSize, KvCache.Type type) {
+        return new KvCache(config(), sequences, contextSize, type);
     }
 
     /** The batched forward pass over tokens of several sequences: logits of the tokens that want them. */

@@ -27,7 +27,8 @@ public final class Perplexity {
      * @param contextSize chunk length
      * @param onChunk    told each chunk's number (from 1) and the running estimate as it finishes; may be null
      */
-    public static Result compute(Model model, int[] tokens, int contextSize, ChunkListener onChunk) {
+    public static Result compute(Model model, int[] tokens, int contextSize, dev.jllm.model.KvCache.Type cacheType,
+            ChunkListener onChunk) {
         if (tokens.length < 2 * contextSize) {
             throw new IllegalArgumentException("perplexity needs at least " + 2 * contextSize + " tokens for a context of "
                     + contextSize + "; the text has " + tokens.length);
@@ -36,7 +37,7 @@ public final class Perplexity {
         int first = contextSize / 2;
         int vocab = model.config().vocabSize();
         boolean addBos = model.tokenizer().addBosByDefault();
-        Session session = model.newSession(SessionOptions.defaults(contextSize));
+        Session session = model.newSession(SessionOptions.defaults(contextSize).withCacheType(cacheType));
         double nll = 0;
         double nll2 = 0;
         int count = 0;

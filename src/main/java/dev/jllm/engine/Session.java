@@ -21,7 +21,7 @@ public final class Session {
     Session(Llama llama, SessionOptions options) {
         this.llama = llama;
         this.options = options;
-        this.cache = new KvCache(llama.config(), 1, options.contextSize());
+        this.cache = new KvCache(llama.config(), 1, options.contextSize(), options.cacheType());
         this.vocab = llama.config().vocabSize();
     }
 

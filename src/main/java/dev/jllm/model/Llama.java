@@ -95,56 +95,54 @@ public final class Llama {
             rope(s.q, b * config.qDim(), config.heads(), pos);
             rope(s.k, b * kvDim, config.kvHeads(), pos);
             int at = cache.offset(batch.sequenceIds()[b], pos);
-            System.arraycopy(s.k, b * kvDim, cache.keys[l], at, kvDim);
-            System.arraycopy(s.v, b * kvDim, cache.values[l], at, kvDim);
+            cache.store(l, at, s.k, s.v, b * kvDim);
         }
         attention(l, batch, cache, s);
         MatMul.apply(layer.wo(), s.att, n, s.proj);
         add(s.x, s.proj, n * config.dim());
     }
 
-    /** Causal attention of every (token, head) over its own sequence's cached positions {@code 0..pos}. */
+    /**
+     * Causal attention of every (token, head) over its own sequence's cached positions {@code 0..pos}. With an FP16
+     * cache, the query and the softmax weights are rounded to FP16 for their products with cached entries, as
+     * llama.cpp does; sums are in float.
+     */
     private void attention(int l, Batch batch, KvCache cache, Scratch s) {
         int heads = config.heads();
         int headDim = config.headDim();
         int kvDim = config.kvDim();
         int groupSize = heads / config.kvHeads();
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        float[] keys = cache.keys[l];
-        float[] values = cache.values[l];
         int qDim = config.qDim();
         Parallel.forRange(batch.size() * heads, (start, end) -> {
             float[] scores = new float[cache.contextLength()];
+            float[] query = new float[headDim];
+            float[] out = new float[headDim];
             for (int job = start; job < end; job++) {
                 int b = job / heads;
                 int h = job % heads;
                 int pos = batch.positions()[b];
                 int base = cache.offset(batch.sequenceIds()[b], 0) + (h / groupSize) * headDim;
                 int qOff = b * qDim + h * headDim;
+                for (int i = 0; i < headDim; i++) {
+                    query[i] = cache.round(s.q[qOff + i]);
+                }
                 float max = Float.NEGATIVE_INFINITY;
                 for (int t = 0; t <= pos; t++) {
-                    float dot = 0f;
-                    int kOff = base + t * kvDim;
-                    for (int i = 0; i < headDim; i++) {
-                        dot += s.q[qOff + i] * keys[kOff + i];
-                    }
-                    scores[t] = dot * scale;
+                    scores[t] = cache.dotKey(l, base + t * kvDim, query, headDim) * scale;
                     max = Math.max(max, scores[t]);
                 }
-                float sum = 0f;
+                double sum = 0;
                 for (int t = 0; t <= pos; t++) {
                     scores[t] = (float) Math.exp(scores[t] - max);
                     sum += scores[t];
                 }
-                int outOff = b * qDim + h * headDim;
-                java.util.Arrays.fill(s.att, outOff, outOff + headDim, 0f);
+                float inverse = (float) (1.0 / sum);
+                java.util.Arrays.fill(out, 0f);
                 for (int t = 0; t <= pos; t++) {
-                    float w = scores[t] / sum;
-                    int vOff = base + t * kvDim;
-                    for (int i = 0; i < headDim; i++) {
-                        s.att[outOff + i] += w * values[vOff + i];
-                    }
+                    cache.addValue(l, base + t * kvDim, cache.round(scores[t] * inverse), out, headDim);
                 }
+                System.arraycopy(out, 0, s.att, b * qDim + h * headDim, headDim);
             }
         });
     }

@@ -33,7 +33,7 @@ final class F32Kernel implements Kernel {
                 FloatVector v = FloatVector.fromArray(SPECIES, x, xOffset + i);
                 acc = w.fma(v, acc);
             }
-            result = acc.reduceLanes(VectorOperators.ADD);
+            result = KernelVectors.sum(acc);
         }
         for (; i < count; i++) {
             result += data.get(FLOAT, base + i * 4L) * x[xOffset + i];

@@ -108,4 +108,21 @@ final class KernelVectors {
                     + ") is not made of whole blocks of " + blockSize);
         }
     }
+
+    /**
+     * The sum of a vector's lanes in a fixed order (pairwise halving). {@code reduceLanes(ADD)} on floats may add in
+     * a different order in interpreted and compiled code, which would make the same computation give different bits
+     * depending on when the JIT compiled it.
+     */
+    static float sum(FloatVector v) {
+        int n = v.length();
+        float[] lanes = new float[n];
+        v.intoArray(lanes, 0);
+        for (int width = n / 2; width >= 1; width /= 2) {
+            for (int i = 0; i < width; i++) {
+                lanes[i] += lanes[i + width];
+            }
+        }
+        return lanes[0];
+    }
 }

@@ -106,7 +106,7 @@ class PathsAgreeTest {
             float[] aloneB = model.newSession(SessionOptions.defaults(64)).append(b);
 
             // Both prompts in one batch, interleaved, each in its own sequence of a two-sequence cache.
-            KvCache cache = model.newKvCache(2, 64);
+            KvCache cache = model.newKvCache(2, 64, KvCache.Type.F16);
             int n = a.length + b.length;
             int[] tokens = new int[n];
             int[] positions = new int[n];

@@ -19,7 +19,7 @@ class PerplexityTest {
         text = text.endsWith("\n") ? text.substring(0, text.length() - 1) : text;
         try (Model model = Model.load(SharedData.model(file), null)) {
             int[] tokens = model.tokenizer().encode(text, true, false);
-            Perplexity.Result r = Perplexity.compute(model, tokens, 128, null);
+            Perplexity.Result r = Perplexity.compute(model, tokens, 128, dev.jllm.model.KvCache.Type.F16, null);
             assertEquals(7, r.chunks(), "chunks (llama.cpp computed over 7)");
             assertEquals(expected, r.perplexity(), expected * 0.005, "perplexity");
         }
