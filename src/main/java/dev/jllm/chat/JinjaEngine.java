@@ -1,0 +1,855 @@
+package dev.jllm.chat;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.ExtendedSyntaxBuilder;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.el.TruthyTypeConverter;
+import com.hubspot.jinjava.el.ext.AdditionOperator;
+import com.hubspot.jinjava.el.ext.ExtendedParser;
+import com.hubspot.jinjava.interpret.Context;
+
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.exptest.ExpTest;
+import com.hubspot.jinjava.lib.filter.AdvancedFilter;
+import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.ForTag;
+import com.hubspot.jinjava.lib.tag.Tag;
+import com.hubspot.jinjava.objects.SafeString;
+import com.hubspot.jinjava.objects.collections.PyList;
+import com.hubspot.jinjava.objects.collections.PyMap;
+import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
+import com.hubspot.jinjava.util.ScopeMap;
+import java.beans.FeatureDescriptor;
+import java.lang.reflect.Array;
+import java.time.LocalDateTime;
+import java.time.format.TextStyle;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.function.BiFunction;
+import java.util.regex.Pattern;
+import jinjava.de.odysseus.el.ExpressionFactoryImpl;
+import jinjava.de.odysseus.el.misc.NumberOperations;
+import jinjava.de.odysseus.el.misc.TypeConverter;
+import jinjava.de.odysseus.el.tree.Bindings;
+import jinjava.de.odysseus.el.tree.TreeBuilder;
+import jinjava.de.odysseus.el.tree.impl.Builder;
+import jinjava.de.odysseus.el.tree.impl.Parser;
+import jinjava.de.odysseus.el.tree.impl.ast.AstBinary;
+import jinjava.de.odysseus.el.tree.impl.ast.AstIdentifier;
+import jinjava.de.odysseus.el.tree.impl.ast.AstNode;
+import jinjava.javax.el.CompositeELResolver;
+import jinjava.javax.el.ELContext;
+import jinjava.javax.el.ELResolver;
+import jinjava.javax.el.ExpressionFactory;
+
+/**
+ * Jinja rendering as Hugging Face's {@code apply_chat_template} does it with Python Jinja2: jinjava configured with
+ * {@code trim_blocks} and {@code lstrip_blocks}, one trailing newline of the source dropped, and the pieces of Python
+ * that templates rely on added where jinjava differs: {@code tojson} as {@code json.dumps}, {@code raise_exception},
+ * {@code strftime_now}, Python {@code str} and {@code dict} methods, {@code + } and {@code *} with Python's types and
+ * errors, iteration over None failing, {@code {% filter %}} blocks, {@code items}, {@code indent} and {@code string}
+ * as Jinja2 has them.
+ */
+final class JinjaEngine {
+
+    private static final JinjaEngine INSTANCE = new JinjaEngine();
+    private static final ThreadLocal<RenderState> STATE = new ThreadLocal<>();
+
+    private final Jinjava jinjava;
+
+    /** The result of Jinja2 filters that return generators ({@code map}, {@code select}, ...): a list otherwise. */
+    static final class Generator extends ArrayList<Object> {
+        Generator(Collection<?> items) {
+            super(items);
+        }
+    }
+
+    /** What a failure inside the engine was, as Python would name it. */
+    enum FailureKind { RAISED, TYPE, UNDEFINED, SYNTAX }
+
+    /** A failed rendering: the kind, and the message (the template's own for {@code raise_exception}). */
+    static final class RenderFailure extends Exception {
+        final FailureKind kind;
+
+        RenderFailure(FailureKind kind, String message) {
+            super(message, null, false, false);
+            this.kind = kind;
+        }
+    }
+
+    /** Per-render state: the clock, the variables passed as None, and the first failure of our own hooks. */
+    private static final class RenderState {
+        final LocalDateTime now;
+        final java.util.Set<String> noneVariables;
+        RenderFailure failure;
+        int jinjavaErrorsBefore;
+
+        RenderState(LocalDateTime now, java.util.Set<String> noneVariables) {
+            this.now = now;
+            this.noneVariables = noneVariables;
+        }
+    }
+
+    private JinjaEngine() {
+        ELResolver resolver = new CompositeELResolver();
+        ((CompositeELResolver) resolver).add(new PythonMethodResolver());
+        ((CompositeELResolver) resolver).add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        JinjavaConfig config = JinjavaConfig.newBuilder()
+                .withTrimBlocks(true)
+                .withLstripBlocks(true)
+                .withKeepTrailingNewline(true) // Jinja2 drops the newline from the source, not the output: done below
+                .withElResolver(resolver)
+                .withLegacyOverrides(LegacyOverrides.newBuilder()
+                        .withUseTrimmingForNotesAndExpressions(true)
+                        .withEvaluateMapKeys(true)
+                        .withIterateOverMapKeys(true)
+                        .withParseWhitespaceControlStrictly(true)
+                        .withAllowAdjacentTextNodes(true)
+                        .withKeepNullableLoopValues(true)
+                        .withHandleBackslashInQuotesOnly(true)
+                        .build())
+                .build();
+        jinjava = new PythonJinjava(config);
+        Context globals = jinjava.getGlobalContext();
+        globals.registerFunction(new ELFunctionDefinition("", "raise_exception", JinjaEngine.class, "raiseException",
+                Object.class));
+        globals.registerFunction(new ELFunctionDefinition("", "strftime_now", JinjaEngine.class, "strftimeNow",
+                Object.class));
+        registerFilters(globals);
+        registerTests(globals);
+        globals.registerTag(new PythonForTag());
+        globals.registerTag(new FilterBlockTag());
+        globals.registerTag(new GenerationTag());
+    }
+
+    static JinjaEngine get() {
+        return INSTANCE;
+    }
+
+    /**
+     * Renders {@code source} with {@code variables} (plain Java values: maps, lists, strings, numbers, booleans,
+     * null for None); {@code strftime_now} reads {@code now}.
+     */
+    String render(String source, Map<String, Object> variables, LocalDateTime now) throws RenderFailure {
+        java.util.Set<String> none = new LinkedHashSet<>();
+        variables.forEach((k, v) -> {
+            if (v == null) {
+                none.add(k);
+            }
+        });
+        RenderState state = new RenderState(now, none);
+        RenderState previous = STATE.get();
+        STATE.set(state);
+        RenderResult result;
+        try {
+            result = jinjava.renderForResult(pythonSource(source), new LinkedHashMap<>(variables));
+        } finally {
+            if (previous == null) {
+                STATE.remove();
+            } else {
+                STATE.set(previous);
+            }
+        }
+        List<TemplateError> errors = result.getErrors();
+        for (int i = 0; i < errors.size(); i++) {
+            if (state.failure != null && i >= state.jinjavaErrorsBefore) {
+                break;
+            }
+            TemplateError e = errors.get(i);
+            if (isFailure(e)) {
+                throw new RenderFailure(FailureKind.SYNTAX, describe(e));
+            }
+        }
+        if (state.failure != null) {
+            throw state.failure;
+        }
+        return result.getOutput();
+    }
+
+    /** Jinja2's lexer: every newline sequence becomes {@code \n}, and one trailing newline is dropped. */
+    static String pythonSource(String source) {
+        String s = source.replace("\r\n", "\n").replace('\r', '\n');
+        return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
+    }
+
+    private static boolean isFailure(TemplateError e) {
+        return e.getSeverity() == TemplateError.ErrorType.FATAL
+                || e.getReason() == TemplateError.ErrorReason.SYNTAX_ERROR;
+    }
+
+    private static String describe(TemplateError e) {
+        String message = Objects.toString(e.getMessage(), "error").replace('\n', ' ').strip();
+        return e.getLineno() > 0 ? message + " (line " + e.getLineno() + ")" : message;
+    }
+
+    /** Records a failure of our own hooks (the first one wins, as Python stops there) and returns it to throw. */
+    private static RuntimeException fail(FailureKind kind, String message) {
+        RenderState state = STATE.get();
+        if (state != null && state.failure == null) {
+            state.failure = new RenderFailure(kind, message);
+            state.jinjavaErrorsBefore = JinjavaInterpreter.getCurrentMaybe().map(i -> i.getErrorsCopy().size()).orElse(0);
+        }
+        return new TemplateTypeError(message);
+    }
+
+    static RuntimeException typeError(String message) {
+        return fail(FailureKind.TYPE, message);
+    }
+
+    // ---- globals ----
+
+    /** {@code raise_exception(message)}: transformers raises TemplateError(message). */
+    public static Object raiseException(Object message) {
+        throw fail(FailureKind.RAISED, PythonValues.str(message));
+    }
+
+    /** {@code strftime_now(format)}: the clock of this rendering, formatted by Python's strftime codes. */
+    public static String strftimeNow(Object format) {
+        RenderState state = STATE.get();
+        return strftime(state != null ? state.now : LocalDateTime.now(), PythonValues.str(format));
+    }
+
+    static String strftime(LocalDateTime t, String format) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < format.length(); i++) {
+            char c = format.charAt(i);
+            if (c != '%' || i + 1 >= format.length()) {
+                out.append(c);
+                continue;
+            }
+            char code = format.charAt(++i);
+            boolean noPad = false;
+            if (code == '-' && i + 1 < format.length()) {
+                noPad = true;
+                code = format.charAt(++i);
+            }
+            String two = noPad ? "%d" : "%02d";
+            switch (code) {
+                case 'a' -> out.append(t.getDayOfWeek().getDisplayName(TextStyle.SHORT, Locale.ENGLISH));
+                case 'A' -> out.append(t.getDayOfWeek().getDisplayName(TextStyle.FULL, Locale.ENGLISH));
+                case 'b', 'h' -> out.append(t.getMonth().getDisplayName(TextStyle.SHORT, Locale.ENGLISH));
+                case 'B' -> out.append(t.getMonth().getDisplayName(TextStyle.FULL, Locale.ENGLISH));
+                case 'd' -> out.append(String.format(two, t.getDayOfMonth()));
+                case 'e' -> out.append(String.format("%2d", t.getDayOfMonth()));
+                case 'm' -> out.append(String.format(two, t.getMonthValue()));
+                case 'y' -> out.append(String.format(two, t.getYear() % 100));
+                case 'Y' -> out.append(t.getYear());
+                case 'H' -> out.append(String.format(two, t.getHour()));
+                case 'I' -> out.append(String.format(two, (t.getHour() + 11) % 12 + 1));
+                case 'M' -> out.append(String.format(two, t.getMinute()));
+                case 'S' -> out.append(String.format(two, t.getSecond()));
+                case 'p' -> out.append(t.getHour() < 12 ? "AM" : "PM");
+                case 'j' -> out.append(String.format(noPad ? "%d" : "%03d", t.getDayOfYear()));
+                case 'f' -> out.append(String.format("%06d", t.getNano() / 1000));
+                case 'w' -> out.append(t.getDayOfWeek().getValue() % 7);
+                case 'u' -> out.append(t.getDayOfWeek().getValue());
+                case 'F' -> out.append(String.format("%d-%02d-%02d", t.getYear(), t.getMonthValue(), t.getDayOfMonth()));
+                case 'D' -> out.append(String.format("%02d/%02d/%02d", t.getMonthValue(), t.getDayOfMonth(), t.getYear() % 100));
+                case 'T' -> out.append(String.format("%02d:%02d:%02d", t.getHour(), t.getMinute(), t.getSecond()));
+                case 'z', 'Z' -> { } // a naive datetime has no zone: Python prints nothing
+                case '%' -> out.append('%');
+                default -> out.append('%').append(noPad ? "-" : "").append(code);
+            }
+        }
+        return out.toString();
+    }
+
+    // ---- values ----
+
+    /** jinjava's wrappers back to plain values: SafeString to String, PyList/PyMap to their contents. */
+    static Object unwrap(Object o) {
+        if (o instanceof SafeString s) {
+            return s.getValue();
+        }
+        if (o instanceof PyList l) {
+            return l.toList();
+        }
+        if (o instanceof PyMap m) {
+            return m.toMap();
+        }
+        if (o != null && o.getClass().getName().endsWith(".NullValue")) {
+            return null;
+        }
+        return o;
+    }
+
+    private static boolean isString(Object o) {
+        return o instanceof CharSequence;
+    }
+
+    private static boolean isInteger(Object o) {
+        return o instanceof Long || o instanceof Integer || o instanceof Short || o instanceof Byte
+                || o instanceof java.math.BigInteger;
+    }
+
+    /** Python's {@code +}: strings with strings, lists with lists, numbers with numbers; anything else is a TypeError. */
+    static final class PythonAdd extends AstBinary.SimpleOperator {
+        static final PythonAdd OP = new PythonAdd();
+
+        @Override
+        public Object eval(Bindings bindings, ELContext context, AstNode left, AstNode right) {
+            Object a = left.eval(bindings, context);
+            Object b = right.eval(bindings, context);
+            checkDefined(left, a);
+            checkDefined(right, b);
+            return apply(bindings, a, b);
+        }
+
+        @Override
+        protected Object apply(TypeConverter converter, Object left, Object right) {
+            Object a = unwrap(left);
+            Object b = unwrap(right);
+            if (isString(a) && isString(b)) {
+                boolean leftMarkup = left instanceof SafeString;
+                boolean rightMarkup = right instanceof SafeString;
+                if (leftMarkup || rightMarkup) {
+                    // markupsafe: Markup + str escapes the str, and the result stays Markup
+                    return new SafeString((leftMarkup ? a.toString() : escapeHtml(a.toString()))
+                            + (rightMarkup ? b.toString() : escapeHtml(b.toString())));
+                }
+                return a.toString() + b;
+            }
+            if (a instanceof List<?> x && b instanceof List<?> y) {
+                List<Object> sum = new ArrayList<>(x);
+                sum.addAll(y);
+                return sum;
+            }
+            if (a instanceof Number && b instanceof Number) {
+                return NumberOperations.add(converter, a, b);
+            }
+            if (isString(a)) {
+                throw typeError("can only concatenate str (not \"" + PythonValues.typeName(b) + "\") to str");
+            }
+            if (a instanceof List<?>) {
+                throw typeError("can only concatenate list (not \"" + PythonValues.typeName(b) + "\") to list");
+            }
+            throw typeError("unsupported operand type(s) for +: '" + PythonValues.typeName(a) + "' and '"
+                    + PythonValues.typeName(b) + "'");
+        }
+
+        @Override
+        public String toString() {
+            return "+";
+        }
+    }
+
+    /** Jinja2's UndefinedError for a name that no scope holds (a null that is not None) used in arithmetic. */
+    private static void checkDefined(AstNode node, Object value) {
+        if (value == null && node instanceof AstIdentifier id && !defined(id.getName())) {
+            throw fail(FailureKind.UNDEFINED, "'" + id.getName() + "' is undefined");
+        }
+    }
+
+    private static boolean defined(String name) {
+        JinjavaInterpreter interpreter = JinjavaInterpreter.getCurrent();
+        if (interpreter != null) {
+            for (ScopeMap<String, Object> scope = interpreter.getContext(); scope != null; scope = scope.getParent()) {
+                if (scope.getScope().containsKey(name)) {
+                    return true;
+                }
+            }
+        }
+        RenderState state = STATE.get();
+        return state != null && state.noneVariables.contains(name);
+    }
+
+    /** markupsafe's {@code escape}. */
+    static String escapeHtml(String s) {
+        StringBuilder out = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '&' -> out.append("&amp;");
+                case '<' -> out.append("&lt;");
+                case '>' -> out.append("&gt;");
+                case '\'' -> out.append("&#39;");
+                case '"' -> out.append("&#34;");
+                default -> out.append(c);
+            }
+        }
+        return out.toString();
+    }
+
+    /** Python's {@code *}: repetition of a string or list by an integer, otherwise multiplication of numbers. */
+    static final class PythonMultiply extends AstBinary.SimpleOperator {
+        static final PythonMultiply OP = new PythonMultiply();
+
+        @Override
+        protected Object apply(TypeConverter converter, Object left, Object right) {
+            Object a = unwrap(left);
+            Object b = unwrap(right);
+            if (isInteger(b) && (isString(a) || a instanceof List<?>)) {
+                return repeat(a, ((Number) b).intValue());
+            }
+            if (isInteger(a) && (isString(b) || b instanceof List<?>)) {
+                return repeat(b, ((Number) a).intValue());
+            }
+            if (a instanceof Number && b instanceof Number) {
+                return NumberOperations.mul(converter, a, b);
+            }
+            throw typeError("unsupported operand type(s) for *: '" + PythonValues.typeName(a) + "' and '"
+                    + PythonValues.typeName(b) + "'");
+        }
+
+        private static Object repeat(Object value, int times) {
+            if (value instanceof List<?> list) {
+                List<Object> out = new ArrayList<>();
+                for (int i = 0; i < times; i++) {
+                    out.addAll(list);
+                }
+                return out;
+            }
+            return value.toString().repeat(Math.max(0, times));
+        }
+
+        @Override
+        public String toString() {
+            return "*";
+        }
+    }
+
+    /** Builds expression parsers that use the Python operators. */
+    public static final class PythonSyntaxBuilder extends ExtendedSyntaxBuilder {
+        private static final long serialVersionUID = 1L;
+
+        public PythonSyntaxBuilder() {
+            super();
+        }
+
+        public PythonSyntaxBuilder(Builder.Feature... features) {
+            super(features);
+        }
+
+        @Override
+        protected Parser createParser(String expression) {
+            return new ExtendedParser(this, expression) {
+                @Override
+                protected AstBinary createAstBinary(AstNode left, AstNode right, AstBinary.Operator operator) {
+                    if (operator == AdditionOperator.OP) {
+                        operator = PythonAdd.OP;
+                    } else if (operator == AstBinary.MUL) {
+                        operator = PythonMultiply.OP;
+                    }
+                    return super.createAstBinary(left, right, operator);
+                }
+            };
+        }
+    }
+
+    /** jinjava with our expression parser. */
+    private static final class PythonJinjava extends Jinjava {
+        private final ExpressionFactory expressions;
+
+        PythonJinjava(JinjavaConfig config) {
+            super(config);
+            Properties properties = new Properties();
+            properties.setProperty(TreeBuilder.class.getName(), PythonSyntaxBuilder.class.getName());
+            expressions = new ExpressionFactoryImpl(properties, new TruthyTypeConverter());
+        }
+
+        @Override
+        public ExpressionFactory getExpressionFactory() {
+            return expressions;
+        }
+    }
+
+    /** Python methods of {@code str} and {@code dict}, looked up before jinjava's Java-bean methods. */
+    private static final class PythonMethodResolver extends ELResolver {
+
+        @Override
+        public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
+            Object[] args = params == null ? new Object[0] : params;
+            String name = Objects.toString(method);
+            Object value = unwrap(base);
+            Object result = PythonStrings.UNKNOWN;
+            if (value instanceof CharSequence s) {
+                result = PythonStrings.call(s.toString(), name, args);
+            } else if (value instanceof Map<?, ?> map) {
+                result = switch (name) {
+                    case "get" -> map.containsKey(unwrap(args[0])) ? map.get(unwrap(args[0])) : args.length > 1 ? args[1] : null;
+                    case "items" -> items(map);
+                    case "keys" -> new ArrayList<>(map.keySet());
+                    case "values" -> new ArrayList<>(map.values());
+                    default -> PythonStrings.UNKNOWN;
+                };
+            }
+            if (result == PythonStrings.UNKNOWN) {
+                return null;
+            }
+            context.setPropertyResolved(true);
+            return result;
+        }
+
+        @Override
+        public Object getValue(ELContext context, Object base, Object property) {
+            return null;
+        }
+
+        @Override
+        public Class<?> getType(ELContext context, Object base, Object property) {
+            return null;
+        }
+
+        @Override
+        public void setValue(ELContext context, Object base, Object property, Object value) {
+        }
+
+        @Override
+        public boolean isReadOnly(ELContext context, Object base, Object property) {
+            return true;
+        }
+
+        @Override
+        public Iterator<FeatureDescriptor> getFeatureDescriptors(ELContext context, Object base) {
+            return null;
+        }
+
+        @Override
+        public Class<?> getCommonPropertyType(ELContext context, Object base) {
+            return null;
+        }
+    }
+
+    static List<Object> items(Map<?, ?> map) {
+        List<Object> pairs = new ArrayList<>();
+        map.forEach((k, v) -> pairs.add(Arrays.asList(k, v)));
+        return pairs;
+    }
+
+    // ---- filters ----
+
+    /** A filter written as a function of (value, positional args, keyword args). */
+    private record PythonFilter(String name, FilterFunction function) implements AdvancedFilter {
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            return function.apply(var, args == null ? new Object[0] : args, kwargs == null ? Map.of() : kwargs);
+        }
+
+        @Override
+        public String getName() {
+            return name;
+        }
+    }
+
+    @FunctionalInterface
+    private interface FilterFunction {
+        Object apply(Object value, Object[] args, Map<String, Object> kwargs);
+    }
+
+    private static Object arg(Object[] args, Map<String, Object> kwargs, int index, String name, Object otherwise) {
+        if (kwargs.containsKey(name)) {
+            return unwrap(kwargs.get(name));
+        }
+        return args.length > index ? unwrap(args[index]) : otherwise;
+    }
+
+    private static boolean truthy(Object o) {
+        o = unwrap(o);
+        if (o == null) {
+            return false;
+        }
+        if (o instanceof Boolean b) {
+            return b;
+        }
+        if (o instanceof Number n) {
+            return n.doubleValue() != 0;
+        }
+        if (o instanceof CharSequence s) {
+            return !s.isEmpty();
+        }
+        if (o instanceof Collection<?> c) {
+            return !c.isEmpty();
+        }
+        if (o instanceof Map<?, ?> m) {
+            return !m.isEmpty();
+        }
+        return true;
+    }
+
+    private void registerFilters(Context globals) {
+        globals.registerFilter(new PythonFilter("tojson", (value, args, kwargs) -> {
+            // transformers: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
+            Object indent = arg(args, kwargs, 1, "indent", null);
+            if (truthy(arg(args, kwargs, 3, "sort_keys", false))) {
+                value = sortKeys(unwrap(value));
+            }
+            String json = PythonValues.toJson(value, indent);
+            if (truthy(arg(args, kwargs, 0, "ensure_ascii", false))) {
+                json = asciiOnly(json);
+            }
+            return json;
+        }));
+        globals.registerFilter(new PythonFilter("trim", (value, args, kwargs) -> {
+            Object chars = arg(args, kwargs, 0, "chars", null);
+            return PythonStrings.strip(PythonValues.str(value), chars == null ? null : chars.toString(), true, true);
+        }));
+        globals.registerFilter(new PythonFilter("items", (value, args, kwargs) -> {
+            Object v = unwrap(value);
+            if (v == null) {
+                return new Generator(List.of());
+            }
+            if (!(v instanceof Map<?, ?> map)) {
+                throw typeError("Can only get item pairs from a mapping.");
+            }
+            return new Generator(items(map));
+        }));
+        globals.registerFilter(new PythonFilter("string", (value, args, kwargs) -> PythonValues.str(value)));
+        globals.registerFilter(new PythonFilter("indent", (value, args, kwargs) -> indent(PythonValues.str(value),
+                arg(args, kwargs, 0, "width", 4L), truthy(arg(args, kwargs, 1, "first", false)),
+                truthy(arg(args, kwargs, 2, "blank", false)))));
+        globals.registerFilter(new PythonFilter("list", (value, args, kwargs) -> toList(value)));
+        for (String name : new String[] {"map", "select", "reject", "selectattr", "rejectattr", "unique"}) {
+            Filter original = globals.getFilter(name);
+            globals.registerFilter(new AdvancedFilter() {
+                @Override
+                public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+                    Object result = original instanceof AdvancedFilter advanced
+                            ? advanced.filter(var, interpreter, args, kwargs)
+                            : original.filter(var, interpreter, Arrays.stream(args).map(a -> a == null ? null : a.toString())
+                                    .toArray(String[]::new));
+                    Object plain = unwrap(result);
+                    return plain instanceof Collection<?> c ? new Generator(c) : result;
+                }
+
+                @Override
+                public String getName() {
+                    return name;
+                }
+            });
+        }
+    }
+
+    private static Object sortKeys(Object value) {
+        value = unwrap(value);
+        if (value instanceof Map<?, ?> map) {
+            Map<Object, Object> sorted = new java.util.TreeMap<>((a, b) -> String.valueOf(a).compareTo(String.valueOf(b)));
+            map.forEach((k, v) -> sorted.put(k, sortKeys(v)));
+            return new LinkedHashMap<>(sorted);
+        }
+        if (value instanceof Collection<?> c) {
+            List<Object> out = new ArrayList<>();
+            c.forEach(o -> out.add(sortKeys(o)));
+            return out;
+        }
+        return value;
+    }
+
+    private static String asciiOnly(String json) {
+        StringBuilder out = new StringBuilder(json.length());
+        for (int i = 0; i < json.length(); i++) {
+            char c = json.charAt(i);
+            if (c < 0x80) {
+                out.append(c);
+            } else {
+                out.append(String.format("\\u%04x", (int) c));
+            }
+        }
+        return out.toString();
+    }
+
+    private static List<Object> toList(Object value) {
+        Object v = unwrap(value);
+        if (v == null) {
+            throw typeError("'NoneType' object is not iterable");
+        }
+        if (v instanceof Map<?, ?> m) {
+            return new ArrayList<>(m.keySet());
+        }
+        if (v instanceof Collection<?> c) {
+            return new ArrayList<>(c);
+        }
+        if (v instanceof CharSequence s) {
+            List<Object> chars = new ArrayList<>();
+            s.codePoints().forEach(cp -> chars.add(Character.toString(cp)));
+            return chars;
+        }
+        if (v.getClass().isArray()) {
+            List<Object> out = new ArrayList<>();
+            for (int i = 0; i < Array.getLength(v); i++) {
+                out.add(Array.get(v, i));
+            }
+            return out;
+        }
+        throw typeError("'" + PythonValues.typeName(v) + "' object is not iterable");
+    }
+
+    /** Jinja2's {@code indent(s, width=4, first=False, blank=False)}. */
+    static String indent(String s, Object width, boolean first, boolean blank) {
+        String indention = width instanceof Number n ? " ".repeat(Math.max(0, n.intValue())) : String.valueOf(width);
+        List<String> lines = splitLines(s + "\n");
+        StringBuilder out = new StringBuilder();
+        if (blank) {
+            out.append(String.join("\n" + indention, lines));
+        } else {
+            out.append(lines.isEmpty() ? "" : lines.get(0));
+            for (int i = 1; i < lines.size(); i++) {
+                out.append('\n');
+                if (!lines.get(i).isEmpty()) {
+                    out.append(indention);
+                }
+                out.append(lines.get(i));
+            }
+        }
+        return first ? indention + out : out.toString();
+    }
+
+    private static final Pattern LINE_BREAK = Pattern.compile("\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]");
+
+    /** Python's {@code str.splitlines()}. */
+    private static List<String> splitLines(String s) {
+        List<String> lines = new ArrayList<>();
+        var m = LINE_BREAK.matcher(s);
+        int from = 0;
+        while (m.find()) {
+            lines.add(s.substring(from, m.start()));
+            from = m.end();
+        }
+        if (from < s.length()) {
+            lines.add(s.substring(from));
+        }
+        return lines;
+    }
+
+    // ---- tests ----
+
+    private record PythonTest(String name, BiFunction<Object, Object[], Boolean> test) implements ExpTest {
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return test.apply(unwrap(var), args);
+        }
+
+        @Override
+        public String getName() {
+            return name;
+        }
+    }
+
+    private static void registerTests(Context globals) {
+        globals.registerExpTest(new PythonTest("iterable", (v, args) -> v instanceof Iterable<?> || v instanceof Map<?, ?>
+                || v instanceof CharSequence || (v != null && v.getClass().isArray())));
+        globals.registerExpTest(new PythonTest("mapping", (v, args) -> v instanceof Map<?, ?>));
+        globals.registerExpTest(new PythonTest("string", (v, args) -> v instanceof CharSequence));
+        globals.registerExpTest(new PythonTest("sequence", (v, args) -> v instanceof Collection<?> || v instanceof Map<?, ?>
+                || v instanceof CharSequence));
+        globals.registerExpTest(new PythonTest("float", (v, args) -> v instanceof Double || v instanceof Float));
+        globals.registerExpTest(new PythonTest("integer", (v, args) -> isInteger(v)));
+        globals.registerExpTest(new PythonTest("number", (v, args) -> v instanceof Number));
+        globals.registerExpTest(new PythonTest("boolean", (v, args) -> v instanceof Boolean));
+    }
+
+    // ---- tags ----
+
+    /** {@code for}: as jinjava's, but iterating over None or a number fails as in Python. */
+    private static final class PythonForTag extends ForTag {
+        private static final long serialVersionUID = 1L;
+        private static final Pattern PATH = Pattern.compile("[A-Za-z_][A-Za-z_0-9]*(\\.[A-Za-z_][A-Za-z_0-9]*|\\[(['\"])[^'\"]*\\3\\])*");
+
+        @Override
+        public String interpretUnchecked(TagNode tagNode, JinjavaInterpreter interpreter) {
+            var varsAndExpression = getLoopVarsAndExpression((com.hubspot.jinjava.tree.parse.TagToken) tagNode.getMaster());
+            String expression = varsAndExpression.getRight().strip();
+            Object collection = interpreter.resolveELExpression(expression, tagNode.getLineNumber());
+            Object plain = unwrap(collection);
+            if (plain == null && boundToNone(expression, interpreter)) {
+                throw typeError("'NoneType' object is not iterable");
+            }
+            if (plain instanceof Number || plain instanceof Boolean) {
+                throw typeError("'" + PythonValues.typeName(plain) + "' object is not iterable");
+            }
+            return renderForCollection(tagNode, interpreter, varsAndExpression.getLeft(), collection);
+        }
+
+        /** Whether a null value is Python's None (a variable or key that exists) rather than an undefined name. */
+        private static boolean boundToNone(String expression, JinjavaInterpreter interpreter) {
+            if (!PATH.matcher(expression).matches()) {
+                return false;
+            }
+            List<String> path = new ArrayList<>();
+            var m = Pattern.compile("[A-Za-z_][A-Za-z_0-9]*|\\[(['\"])([^'\"]*)\\1\\]").matcher(expression);
+            while (m.find()) {
+                path.add(m.group(2) != null ? m.group(2) : m.group());
+            }
+            String head = path.get(0);
+            Object current = null;
+            boolean found = false;
+            for (ScopeMap<String, Object> scope = interpreter.getContext(); scope != null; scope = scope.getParent()) {
+                if (scope.getScope().containsKey(head)) {
+                    current = scope.getScope().get(head);
+                    found = true;
+                    break;
+                }
+            }
+            if (!found) {
+                RenderState state = STATE.get();
+                return path.size() == 1 && state != null && state.noneVariables.contains(head);
+            }
+            for (int i = 1; i < path.size(); i++) {
+                Object plain = unwrap(current);
+                if (!(plain instanceof Map<?, ?> map) || !map.containsKey(path.get(i))) {
+                    return false;
+                }
+                current = map.get(path.get(i));
+            }
+            return unwrap(current) == null;
+        }
+    }
+
+    /** {@code {% filter name(args) %}...{% endfilter %}}: applies filters to the rendered body. */
+    private static final class FilterBlockTag implements Tag {
+        private static final long serialVersionUID = 1L;
+        private static final String BODY = "__jllm_filter_body__";
+
+        @Override
+        public String getName() {
+            return "filter";
+        }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            StringBuilder body = new StringBuilder();
+            for (Node child : tagNode.getChildren()) {
+                body.append(child.render(interpreter).getValue());
+            }
+            try (JinjavaInterpreter.InterpreterScopeClosable scope = interpreter.enterScope()) {
+                interpreter.getContext().put(BODY, body.toString());
+                Object result = interpreter.resolveELExpression(BODY + "|" + tagNode.getHelpers().strip(),
+                        tagNode.getLineNumber());
+                return PythonValues.str(result);
+            }
+        }
+    }
+
+    /** transformers' {@code {% generation %}}: renders its body unchanged. */
+    private static final class GenerationTag implements Tag {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getName() {
+            return "generation";
+        }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            StringBuilder body = new StringBuilder();
+            for (Node child : tagNode.getChildren()) {
+                body.append(child.render(interpreter).getValue());
+            }
+            return body.toString();
+        }
+    }
+}
