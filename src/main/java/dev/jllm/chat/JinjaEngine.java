@@ -9,6 +9,7 @@ import com.hubspot.jinjava.el.TruthyTypeConverter;
 import com.hubspot.jinjava.el.ext.AdditionOperator;
 import com.hubspot.jinjava.el.ext.ExtendedParser;
 import com.hubspot.jinjava.interpret.Context;
+import com.hubspot.jinjava.interpret.InterpreterFactory;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
@@ -114,6 +115,8 @@ final class JinjaEngine {
                 .withLstripBlocks(true)
                 .withKeepTrailingNewline(true) // Jinja2 drops the newline from the source, not the output: done below
                 .withElResolver(resolver)
+                .withNestedInterpretationEnabled(false) // a message containing "{{" is text, never a template
+                .withInterperterFactory(new PythonInterpreterFactory())
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withUseTrimmingForNotesAndExpressions(true)
                         .withEvaluateMapKeys(true)
@@ -420,6 +423,35 @@ final class JinjaEngine {
         @Override
         public String toString() {
             return "*";
+        }
+    }
+
+    /** Interpreters that print values as Python's {@code str} does (True, 1.0, {'a': 1}); None and undefined print nothing. */
+    private static final class PythonInterpreterFactory implements InterpreterFactory {
+        @Override
+        public JinjavaInterpreter newInstance(JinjavaInterpreter orig) {
+            return new PythonInterpreter(orig);
+        }
+
+        @Override
+        public JinjavaInterpreter newInstance(Jinjava application, Context context, JinjavaConfig config) {
+            return new PythonInterpreter(application, context, config);
+        }
+    }
+
+    private static final class PythonInterpreter extends JinjavaInterpreter {
+        PythonInterpreter(JinjavaInterpreter orig) {
+            super(orig);
+        }
+
+        PythonInterpreter(Jinjava application, Context context, JinjavaConfig config) {
+            super(application, context, config);
+        }
+
+        @Override
+        public String getAsString(Object object) {
+            Object plain = unwrap(object);
+            return plain == null ? "" : PythonValues.str(plain);
         }
     }
 

@@ -179,6 +179,24 @@ class ChatTemplateReferenceTest {
     }
 
     @Test
+    void messageTextIsNeverInterpretedAsJinja() {
+        String text = "{{ 7*6 }} {% if true %}x{% endif %} {# c #}";
+        assertEquals("<|im_start|>user\n" + text + "<|im_end|>\n",
+                ChatTemplate.builtin("chatml").render(Conversation.of(Message.user(text)), false, null, null));
+    }
+
+    @Test
+    void valuesPrintAsPythonStr() {
+        ChatTemplate t = ChatTemplate.of("print", "{{ d }}|{{ l }}|{{ true }}|{{ 1.0 }}|{{ undefined_name }}|{{ 'a b'.title() }}"
+                + "|{{ ' x '.strip() + 'a,b,'.split(',') | length | string }}|{{ '  ' * 2 }}|");
+        Map<String, Object> d = new java.util.LinkedHashMap<>();
+        d.put("a", 1);
+        d.put("b", "it's");
+        assertEquals("{'a': 1, 'b': \"it's\"}|['x', None]|True|1.0||A B|x3|    |",
+                t.render(Map.of("d", d, "l", java.util.Arrays.asList("x", null)), FROZEN_NOW));
+    }
+
+    @Test
     void readsTheTemplateOfAHuggingFaceDirectory() throws IOException {
         Path dir = Files.createTempDirectory("hf");
         try {
