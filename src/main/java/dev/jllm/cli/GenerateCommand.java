@@ -29,29 +29,8 @@ final class GenerateCommand extends IoCommand implements Runnable {
             description = "Tokens to generate (default ${DEFAULT-VALUE}: until end of text or a full context).")
     int maxTokens;
 
-    @Option(names = "--temp", paramLabel = "T", defaultValue = "0.8",
-            description = "Temperature; 0 picks the most likely token (greedy). Default ${DEFAULT-VALUE}.")
-    float temperature;
-
-    @Option(names = "--top-k", paramLabel = "K", defaultValue = "40", description = "Top-k (0 = off). Default ${DEFAULT-VALUE}.")
-    int topK;
-
-    @Option(names = "--top-p", paramLabel = "P", defaultValue = "0.95", description = "Top-p (1 = off). Default ${DEFAULT-VALUE}.")
-    float topP;
-
-    @Option(names = "--min-p", paramLabel = "P", defaultValue = "0.05", description = "Min-p (0 = off). Default ${DEFAULT-VALUE}.")
-    float minP;
-
-    @Option(names = "--repeat-penalty", paramLabel = "X", defaultValue = "1.0",
-            description = "Repetition penalty (1 = off). Default ${DEFAULT-VALUE}.")
-    float repeatPenalty;
-
-    @Option(names = "--repeat-last-n", paramLabel = "N", defaultValue = "64",
-            description = "Tokens the repetition penalty looks back over. Default ${DEFAULT-VALUE}.")
-    int repeatLastN;
-
-    @Option(names = {"-s", "--seed"}, paramLabel = "S", description = "Random seed (default: from the clock).")
-    Long seed;
+    @Mixin
+    SamplingOptions samplingOptions;
 
     @Option(names = "--prefill", paramLabel = "MODE", defaultValue = "batch",
             description = "Prompt processing: batch (one forward pass) or token (one token at a time). Default ${DEFAULT-VALUE}.")
@@ -66,20 +45,28 @@ final class GenerateCommand extends IoCommand implements Runnable {
     @Option(names = "--parse-special", description = "Turn special-token texts in the prompt (e.g. <s>) into special tokens.")
     boolean parseSpecial;
 
+    @Option(names = "--chat", description = "Format the prompt as one user message with the chat template (see --chat-template).")
+    boolean chat;
+
+    @Mixin
+    ChatTemplateOptions chatTemplateOptions;
+
     @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
             description = "text (stream) or json (one object with ids, text and timings). Default ${DEFAULT-VALUE}.")
     OutputFormat format;
 
     @Override
     public void run() {
-        SamplerOptions sampling = new SamplerOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN,
-                seed != null ? seed : System.nanoTime());
+        SamplerOptions sampling = samplingOptions.toSamplerOptions();
         try (Model model = modelOptions.load()) {
             int ctx = modelOptions.contextSize(model, err);
             Session session = model.newSession(new SessionOptions(ctx, prefill, !noKvCache, modelOptions.cacheType()));
-            GenerationOptions options = new GenerationOptions(maxTokens, sampling, noBos ? Boolean.FALSE : null, parseSpecial);
+            boolean asChat = chat || chatTemplateOptions.chatTemplate != null;
+            String text = asChat ? chatTemplateOptions.userPrompt(model, prompt) : prompt;
+            GenerationOptions options = new GenerationOptions(maxTokens, sampling, noBos ? Boolean.FALSE : null,
+                    parseSpecial || asChat);
             boolean stream = format == OutputFormat.text;
-            Generation g = Generator.generate(model, session, prompt, options, stream ? this::print : null);
+            Generation g = Generator.generate(model, session, text, options, stream ? this::print : null);
             if (stream) {
                 out.println();
                 out.flush();

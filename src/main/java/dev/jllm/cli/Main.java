@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             GenerateCommand.class,
             PerplexityCommand.class,
-            InspectCommand.class,
+            InspectCommand.class, ChatCommand.class, TemplateCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {
