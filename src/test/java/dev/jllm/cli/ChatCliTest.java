@@ -1,0 +1,157 @@
+package dev.jllm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jllm.SharedData;
+import dev.jllm.chat.Conversation;
+import dev.jllm.chat.Message;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** jllm template, jllm chat with piped input, and generate --chat, in-process. */
+class ChatCliTest {
+
+    private static String bin() {
+        return SharedData.model("stories260K.bin").toString();
+    }
+
+    private static String tok() {
+        return SharedData.model("tok512.bin").toString();
+    }
+
+    /** {@code jllm template} prints exactly what Python Jinja2 rendered, for cases with and without BOS/EOS. */
+    @Test
+    void templatePrintsTheReferenceRendering(@TempDir Path dir) throws IOException {
+        JsonNode cases = SharedData.json(SharedData.file("chat-templates/expected.json"));
+        ObjectMapper json = new ObjectMapper();
+        int checked = 0;
+        for (JsonNode c : cases) {
+            if (!c.has("output") || !c.get("template").asText().matches("(meta-llama|Qwen|google|mistralai-Mistral-Nemo).*")) {
+                continue;
+            }
+            Path messages = dir.resolve("m" + checked + ".json");
+            String conversation = c.has("tools")
+                    ? json.writeValueAsString(json.createObjectNode().setAll(java.util.Map.of("messages", c.get("messages"),
+                            "tools", c.get("tools"))))
+                    : json.writeValueAsString(c.get("messages"));
+            Files.writeString(messages, conversation);
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("template", "--template",
+                    SharedData.file("chat-templates/" + c.get("template").asText()).toString(), "--messages",
+                    messages.toString()));
+            if (c.get("add_generation_prompt").asBoolean()) {
+                args.add("--add-generation-prompt");
+            }
+            for (String token : new String[] {"bos", "eos"}) {
+                if (!c.get(token + "_token").isNull()) {
+                    args.add("--" + token);
+                    args.add(c.get(token + "_token").asText());
+                }
+            }
+            CliTest.Result r = CliTest.run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            if (!c.get("output").asText().contains("Today Date")) { // Llama 3.x read today's date: not the reference's
+                assertEquals(c.get("output").asText(), r.out(), c.get("template").asText() + " " + c.get("case").asText());
+            }
+            checked++;
+        }
+        assertTrue(checked >= 20, "cases checked: " + checked);
+    }
+
+    @Test
+    void templateFailureIsOneLineNamingTheTemplate(@TempDir Path dir) throws IOException {
+        Path messages = dir.resolve("bad.json");
+        new Conversation(java.util.List.of(Message.user("a"), Message.user("b"))).write(messages);
+        Path template = SharedData.file("chat-templates/meta-llama-Llama-2-7b-chat-hf.jinja");
+        CliTest.Result r = CliTest.run("template", "--template", template.toString(), "--messages", messages.toString(),
+                "--bos", "<s>", "--eos", "</s>");
+        CliTest.assertOneLineError(r, "chat template 'meta-llama-Llama-2-7b-chat-hf.jinja'",
+                "Conversation roles must alternate user/assistant/user/assistant/...");
+
+        Path broken = dir.resolve("broken.jinja");
+        Files.writeString(broken, "{% for m in messages %}{{ m.content }}");
+        CliTest.assertOneLineError(CliTest.run("template", "--template", broken.toString(), "--messages",
+                messages.toString()), "chat template 'broken.jinja'");
+    }
+
+    @Test
+    void templateTakesBosAndEosFromTheModel(@TempDir Path dir) throws IOException {
+        Path messages = dir.resolve("m.json");
+        Conversation.of(Message.user("Hi"), Message.assistant("Hello."), Message.user("Bye")).write(messages);
+        CliTest.Result r = CliTest.run("template", "-m", SharedData.model("stories260K.gguf").toString(), "--template",
+                "llama2", "--messages", messages.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals("<s>[INST] Hi [/INST] Hello. </s><s>[INST] Bye [/INST]", r.out());
+        CliTest.assertOneLineError(CliTest.run("template", "-m", SharedData.model("stories260K.gguf").toString(),
+                "--messages", messages.toString()), "no chat template", "--chat-template");
+    }
+
+    /** Standard input that is not a terminal: one message per line, answers on stdout, commands work. */
+    @Test
+    void chatReadsOneMessagePerLine(@TempDir Path dir) throws IOException {
+        Path saved = dir.resolve("conversation.json");
+        String input = "Once upon a time\n\n/system Be brief.\nWhat next?\n/save " + saved + "\n/load " + saved
+                + "\n/reset\n/bogus\n";
+        CliTest.Result r = withStdin(input, () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
+                "--chat-template", "llama2", "--temp", "0", "-n", "12"));
+        assertEquals(0, r.code(), r.err());
+        Conversation c = Conversation.read(saved);
+        assertEquals(5, c.size());
+        assertEquals(Message.system("Be brief."), c.messages().get(0));
+        assertEquals(Message.user("Once upon a time"), c.messages().get(1));
+        assertEquals(Message.user("What next?"), c.messages().get(3));
+        assertEquals(c.messages().get(2).content() + "\n" + c.messages().get(4).content() + "\n", r.out().replaceAll(
+                "(?m)^ +| +$", ""), "stdout holds the two answers");
+        assertTrue(r.err().contains("jllm: saved 5 messages to " + saved), r.err());
+        assertTrue(r.err().contains("jllm: loaded 5 messages"), r.err());
+        assertTrue(r.err().contains("jllm: conversation cleared"), r.err());
+        assertTrue(r.err().contains("jllm: unknown command /bogus"), r.err());
+
+        CliTest.Result same = withStdin("Once upon a time\n", () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
+                "--chat-template", "llama2", "--temp", "0", "-n", "12"));
+        assertEquals(c.messages().get(2).content(), same.out().strip(), "greedy answers repeat");
+    }
+
+    @Test
+    void chatWithoutATemplateSaysHowToChooseOne() {
+        CliTest.Result r = withStdin("hi\n", () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok()));
+        CliTest.assertOneLineError(r, bin(), "no chat template", "--chat-template llama2|llama3|zephyr|chatml|FILE.jinja");
+        CliTest.Result unknown = withStdin("hi\n", () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
+                "--chat-template", "nosuch"));
+        CliTest.assertOneLineError(unknown, "chat template 'nosuch'", "built-in");
+    }
+
+    @Test
+    void generateChatFormatsTheUserMessage() {
+        CliTest.Result r = CliTest.run("generate", "-m", bin(), "--tokenizer", tok(), "-p", "Once upon a time", "--chat",
+                "--chat-template", "llama2", "--temp", "0", "-n", "8");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("[INST] Once upon a time [/INST]"), r.out());
+        CliTest.Result json = CliTest.run("generate", "-m", bin(), "--tokenizer", tok(), "-p", "Once upon a time", "--chat",
+                "--chat-template", "llama2", "--temp", "0", "-n", "8", "--format", "json");
+        assertTrue(json.out().startsWith("{\"prompt_ids\":[1,"), "one BOS, then the template's text: " + json.out());
+        assertTrue(!json.out().startsWith("{\"prompt_ids\":[1,1,"), json.out());
+    }
+
+    private interface Call {
+        CliTest.Result run();
+    }
+
+    private static CliTest.Result withStdin(String text, Call call) {
+        InputStream saved = System.in;
+        System.setIn(new ByteArrayInputStream(text.getBytes(StandardCharsets.UTF_8)));
+        try {
+            return call.run();
+        } finally {
+            System.setIn(saved);
+        }
+    }
+}
