@@ -94,6 +94,31 @@ class ChatCliTest {
                 "--messages", messages.toString()), "no chat template", "--chat-template");
     }
 
+    /** A GGUF file's own tokenizer.chat_template is used when no --chat-template is given. */
+    @Test
+    void theModelFilesTemplateIsUsed(@TempDir Path dir) throws IOException {
+        String tinyLlama = Files.readString(SharedData.file("chat-templates/TinyLlama-TinyLlama-1.1B-Chat-v1.0.jinja"));
+        Path gguf = dev.jllm.chat.GgufWithTemplate.write(SharedData.model("stories260K.gguf"), dir.resolve("t.gguf"),
+                tinyLlama);
+        JsonNode reference = null;
+        for (JsonNode c : SharedData.json(SharedData.file("chat-templates/expected.json"))) {
+            if (c.get("template").asText().startsWith("TinyLlama") && c.get("case").asText().equals("b")) {
+                reference = c;
+            }
+        }
+        Path messages = dir.resolve("b.json");
+        Files.writeString(messages, new ObjectMapper().writeValueAsString(reference.get("messages")));
+        CliTest.Result r = CliTest.run("template", "-m", gguf.toString(), "--messages", messages.toString(),
+                "--add-generation-prompt");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(reference.get("output").asText(), r.out(), "the file's template with its <s> and </s>");
+
+        CliTest.Result chat = withStdin("Once upon a time\n", () -> CliTest.run("chat", "-m", gguf.toString(), "--temp",
+                "0", "-n", "8"));
+        assertEquals(0, chat.code(), chat.err());
+        assertTrue(!chat.out().isBlank(), "an answer");
+    }
+
     /** Standard input that is not a terminal: one message per line, answers on stdout, commands work. */
     @Test
     void chatReadsOneMessagePerLine(@TempDir Path dir) throws IOException {
