@@ -52,6 +52,9 @@ import jinjava.de.odysseus.el.tree.impl.Builder;
 import jinjava.de.odysseus.el.tree.impl.Parser;
 import jinjava.de.odysseus.el.tree.impl.ast.AstBinary;
 import jinjava.de.odysseus.el.tree.impl.ast.AstIdentifier;
+import jinjava.de.odysseus.el.tree.impl.ast.AstMethod;
+import jinjava.de.odysseus.el.tree.impl.ast.AstParameters;
+import jinjava.de.odysseus.el.tree.impl.ast.AstProperty;
 import jinjava.de.odysseus.el.tree.impl.ast.AstNode;
 import jinjava.javax.el.CompositeELResolver;
 import jinjava.javax.el.ELContext;
@@ -479,7 +482,46 @@ final class JinjaEngine {
                     }
                     return super.createAstBinary(left, right, operator);
                 }
+
+                @Override
+                protected AstMethod createAstMethod(AstProperty property, AstParameters params) {
+                    // "x is defined": a variable passed as None is defined in Jinja2 (jinjava sees only null)
+                    if (property.getChild(0) instanceof AstIdentifier test
+                            && (test.getName().equals(EXPTEST_PREFIX + "defined")
+                                    || test.getName().equals(EXPTEST_PREFIX + "undefined"))
+                            && params.getCardinality() > 0 && params.getChild(0).getClass() == AstIdentifier.class) {
+                        AstIdentifier operand = (AstIdentifier) params.getChild(0);
+                        List<AstNode> children = new ArrayList<>();
+                        children.add(new NoneAwareIdentifier(operand.getName(), operand.getIndex()));
+                        for (int i = 1; i < params.getCardinality(); i++) {
+                            children.add(params.getChild(i));
+                        }
+                        params = new AstParameters(children);
+                    }
+                    return super.createAstMethod(property, params);
+                }
             };
+        }
+    }
+
+    /** A defined variable whose value is None, as the {@code defined} tests see it. */
+    static final Object DEFINED_NONE = new Object() {
+        @Override
+        public String toString() {
+            return "None";
+        }
+    };
+
+    /** A variable that evaluates to {@link #DEFINED_NONE} rather than null when it is bound to None. */
+    private static final class NoneAwareIdentifier extends AstIdentifier {
+        NoneAwareIdentifier(String name, int index) {
+            super(name, index);
+        }
+
+        @Override
+        public Object eval(Bindings bindings, ELContext context) {
+            Object value = super.eval(bindings, context);
+            return value == null && defined(getName()) ? DEFINED_NONE : value;
         }
     }
 
@@ -772,6 +814,8 @@ final class JinjaEngine {
     }
 
     private static void registerTests(Context globals) {
+        globals.registerExpTest(new PythonTest("defined", (v, args) -> v != null));
+        globals.registerExpTest(new PythonTest("undefined", (v, args) -> v == null));
         globals.registerExpTest(new PythonTest("iterable", (v, args) -> v instanceof Iterable<?> || v instanceof Map<?, ?>
                 || v instanceof CharSequence || (v != null && v.getClass().isArray())));
         globals.registerExpTest(new PythonTest("mapping", (v, args) -> v instanceof Map<?, ?>));

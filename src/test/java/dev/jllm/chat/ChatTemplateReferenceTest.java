@@ -197,6 +197,14 @@ class ChatTemplateReferenceTest {
     }
 
     @Test
+    void aVariablePassedAsNoneIsDefined() {
+        ChatTemplate t = ChatTemplate.of("defined", "{{ tools is defined }}|{{ nothing is defined }}|{{ tools is none }}"
+                + "|{{ nothing is undefined }}|{{ tools is not defined }}");
+        assertEquals("True|False|True|True|False", t.render(ChatTemplate.variables(List.of(), null, false, null, null),
+                FROZEN_NOW));
+    }
+
+    @Test
     void readsTheTemplateOfAHuggingFaceDirectory() throws IOException {
         Path dir = Files.createTempDirectory("hf");
         try {
