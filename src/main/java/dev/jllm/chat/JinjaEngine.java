@@ -12,6 +12,7 @@ import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.InterpreterFactory;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.NullValue;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.exptest.ExpTest;
@@ -288,7 +289,7 @@ final class JinjaEngine {
         if (o instanceof PyMap m) {
             return m.toMap();
         }
-        if (o != null && o.getClass().getName().endsWith(".NullValue")) {
+        if (o instanceof NullValue || o == DEFINED_NONE) {
             return null;
         }
         return o;
@@ -813,9 +814,23 @@ final class JinjaEngine {
         }
     }
 
+    /** {@code defined}/{@code undefined} on the raw value: {@link #DEFINED_NONE} is a None that is defined. */
+    private record DefinedTest(String name, boolean defined) implements ExpTest {
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            boolean isDefined = var != null; // NullValue too: a loop variable bound to None
+            return isDefined == defined;
+        }
+
+        @Override
+        public String getName() {
+            return name;
+        }
+    }
+
     private static void registerTests(Context globals) {
-        globals.registerExpTest(new PythonTest("defined", (v, args) -> v != null));
-        globals.registerExpTest(new PythonTest("undefined", (v, args) -> v == null));
+        globals.registerExpTest(new DefinedTest("defined", true));
+        globals.registerExpTest(new DefinedTest("undefined", false));
         globals.registerExpTest(new PythonTest("iterable", (v, args) -> v instanceof Iterable<?> || v instanceof Map<?, ?>
                 || v instanceof CharSequence || (v != null && v.getClass().isArray())));
         globals.registerExpTest(new PythonTest("mapping", (v, args) -> v instanceof Map<?, ?>));
@@ -901,11 +916,14 @@ final class JinjaEngine {
             for (Node child : tagNode.getChildren()) {
                 body.append(child.render(interpreter).getValue());
             }
-            try (JinjavaInterpreter.InterpreterScopeClosable scope = interpreter.enterScope()) {
+            JinjavaInterpreter.InterpreterScopeClosable scope = interpreter.enterScope();
+            try {
                 interpreter.getContext().put(BODY, body.toString());
                 Object result = interpreter.resolveELExpression(BODY + "|" + tagNode.getHelpers().strip(),
                         tagNode.getLineNumber());
                 return PythonValues.str(result);
+            } finally {
+                scope.close();
             }
         }
     }

@@ -32,8 +32,8 @@ import picocli.CommandLine.Option;
         description = {"Chat with a model in the terminal: answers stream as they are generated, the conversation's KV"
                 + " cache is kept between turns, Ctrl-C stops an answer, Ctrl-D (or /exit) quits.",
             "Commands: /reset, /system TEXT, /save FILE, /load FILE, /help, /exit.",
-            "When standard input is not a terminal, each line is one message (or command), and each answer is printed"
-                + " on one line of standard output."})
+            "When standard input is not a terminal, each line is one message (or command); answers go to standard"
+                + " output, each followed by a newline, and notices to standard error."})
 final class ChatCommand extends IoCommand implements Runnable {
 
     @Mixin
