@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
         description = "LLaMA-family inference in Java.",
         subcommands = {
             GenerateCommand.class,
+            BenchCommand.class,
             PerplexityCommand.class,
             InspectCommand.class,
             CommandLine.HelpCommand.class
