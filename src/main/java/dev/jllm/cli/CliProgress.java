@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.text.DecimalFormat;
 import java.time.Duration;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -48,11 +49,12 @@ final class CliProgress implements TransferListener {
         startNanos = System.nanoTime();
         lastLineNanos = startNanos;
         if (terminal) {
+            boolean large = totalBytes < 0 || totalBytes >= 10L << 20;
             bar = new ProgressBarBuilder()
                     .setTaskName(shortName(file))
                     .setInitialMax(totalBytes)
-                    .setUnit("MiB", 1 << 20)
-                    .showSpeed()
+                    .setUnit(large ? " MiB" : " KiB", large ? 1 << 20 : 1 << 10)
+                    .showSpeed(new DecimalFormat("0.0"))
                     .setUpdateIntervalMillis(250)
                     .startsFrom(resumedFrom, Duration.ZERO)
                     .setConsumer(new ConsoleProgressBarConsumer(err))
@@ -96,14 +98,13 @@ final class CliProgress implements TransferListener {
     }
 
     @Override
-    public void finished(String file, long bytes, String sha256, Path path) {
+    public void finished(String file, long bytes, String checksum, Path path) {
         if (bar != null) {
             bar.stepTo(bytes);
             bar.close();
             bar = null;
         }
-        err.println("jllm: " + file + ": " + size(bytes) + ", " + (sha256 != null ? "SHA-256 verified" : "size verified")
-                + ": " + path);
+        err.println("jllm: " + file + ": " + size(bytes) + ", " + (checksum != null ? checksum : "size") + " verified: " + path);
     }
 
     private static String shortName(String file) {
@@ -126,6 +127,9 @@ final class CliProgress implements TransferListener {
     }
 
     private static String duration(double seconds) {
+        if (seconds < 10) {
+            return String.format("%.1f s", seconds);
+        }
         long s = Math.round(seconds);
         if (s < 60) {
             return s + " s";

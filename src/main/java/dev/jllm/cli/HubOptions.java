@@ -29,6 +29,11 @@ final class HubOptions {
             description = "Never use the network (also when $HF_HUB_OFFLINE=1): the model must be in the cache.")
     boolean offline;
 
+    @Option(names = "--retries", paramLabel = "N", defaultValue = "4",
+            description = "Attempts per request or file before giving up, waiting 0.5 s, 1 s, 2 s, ... between them"
+                    + " (default ${DEFAULT-VALUE}); a transfer that made progress gets new attempts.")
+    int retries;
+
     @Mixin
     CacheDirOption cacheDir = new CacheDirOption();
 
@@ -37,7 +42,11 @@ final class HubOptions {
         Map<String, String> env = System.getenv();
         try {
             ModelRef ref = ModelRef.parse(refText);
+            if (retries < 1) {
+                throw new UserInputException("--retries must be at least 1, got " + retries);
+            }
             HubClient.Options options = HubClient.Options.fromEnvironment(env, endpoint, token);
+            options = options.withRetries(retries, options.initialBackoff());
             boolean noNetwork = offline || "1".equals(env.get("HF_HUB_OFFLINE"));
             return new ModelPuller(cacheDir.cache(), options, new CliProgress(err)).pull(ref, revision, noNetwork);
         } catch (HubException e) {

@@ -42,6 +42,7 @@ final class Download {
     private long have;
     private long expectedSize = -1;
     private String expectedSha256;
+    private String expectedGitBlobId;
     private boolean announced;
     /** Set when the bytes cannot be the announced file: the partial download is deleted rather than resumed. */
     private boolean expectedMismatch;
@@ -103,7 +104,7 @@ final class Download {
         Files.createDirectories(target.getParent());
         ModelCache.moveAtomically(part, target);
         pruneEmptyParents(part);
-        listener.finished(file, have, expectedSha256, target);
+        listener.finished(file, have, verifiedBy(), target);
         return target;
     }
 
@@ -174,6 +175,9 @@ final class Download {
         HttpResponse<InputStream> r = opened.response();
         if (opened.sha256() != null) {
             expectedSha256 = opened.sha256();
+        }
+        if (opened.gitBlobId() != null) {
+            expectedGitBlobId = opened.gitBlobId();
         }
         if (opened.size() >= 0) {
             expectedSize = opened.size();
@@ -265,6 +269,37 @@ final class Download {
             throw new HubException(repo + ":" + file + ": the download is corrupt (SHA-256 " + actual + ", the Hub"
                     + " announced " + expectedSha256 + "); it was discarded, pull again");
         }
+        if (expectedSha256 == null && expectedGitBlobId != null) {
+            // A small (non-LFS) file: the Hub's ETag is its git blob id, SHA-1 of "blob SIZE\0" and the bytes.
+            String blobId = gitBlobId(part, have);
+            if (!expectedGitBlobId.equals(blobId)) {
+                expectedMismatch = true;
+                throw new HubException(repo + ":" + file + ": the download is corrupt (git blob id " + blobId
+                        + ", the Hub announced " + expectedGitBlobId + "); it was discarded, pull again");
+            }
+        }
+    }
+
+    /** Which checksum the file was verified against, for the user: "SHA-256", "git blob id" or null. */
+    private String verifiedBy() {
+        return expectedSha256 != null ? "SHA-256" : expectedGitBlobId != null ? "git blob id" : null;
+    }
+
+    private static String gitBlobId(Path file, long size) throws IOException {
+        MessageDigest sha1;
+        try {
+            sha1 = MessageDigest.getInstance("SHA-1");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        sha1.update(("blob " + size + "\0").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] buffer = new byte[BUFFER];
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                sha1.update(buffer, 0, n);
+            }
+        }
+        return HexFormat.of().formatHex(sha1.digest());
     }
 
     private void pruneEmptyParents(Path part) {

@@ -59,7 +59,7 @@ public final class HubClient implements AutoCloseable {
         }
 
         public static Options defaults() {
-            return new Options(DEFAULT_ENDPOINT, null, Duration.ofSeconds(20), Duration.ofSeconds(60), 5, Duration.ofSeconds(1));
+            return new Options(DEFAULT_ENDPOINT, null, Duration.ofSeconds(20), Duration.ofSeconds(60), 4, Duration.ofMillis(500));
         }
 
         /** Endpoint and token from {@code HF_ENDPOINT} and {@code HF_TOKEN} (explicit values win when not null). */
@@ -116,8 +116,11 @@ public final class HubClient implements AutoCloseable {
         }
     }
 
-    /** An opened file: the response whose body carries the bytes, and what the Hub said the whole file is. */
-    record Opened(HttpResponse<InputStream> response, String sha256, long size) {
+    /**
+     * An opened file: the response whose body carries the bytes, and what the Hub said the whole file is: its SHA-256
+     * (an LFS file's oid), or the git blob id of a small file, and its size (-1 when unknown).
+     */
+    record Opened(HttpResponse<InputStream> response, String sha256, String gitBlobId, long size) {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -199,16 +202,17 @@ public final class HubClient implements AutoCloseable {
             r.body().close();
             throw failure(status, repo, revision, file);
         }
-        return new Opened(r, hop.sha256(), hop.size());
+        return new Opened(r, hop.sha256(), hop.sha256() == null ? hop.gitBlobId() : null, hop.size());
     }
 
     /** The final response of a request and what the Hub's own answer (the first hop) said of the file. */
-    private record Hop<T>(HttpResponse<T> response, String sha256, long size) {
+    private record Hop<T>(HttpResponse<T> response, String sha256, String gitBlobId, long size) {
     }
 
     private <T> Hop<T> send(URI start, String method, long from, HttpResponse.BodyHandler<T> handler) throws IOException {
         URI uri = start;
         String sha256 = null;
+        String gitBlobId = null;
         long size = -1;
         for (int hops = 0; ; hops++) {
             HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(options.readTimeout()).method(method,
@@ -228,9 +232,10 @@ public final class HubClient implements AutoCloseable {
             }
             // The Hub names an LFS file's SHA-256 and size on its own answer, before any redirect to storage.
             if (sha256 == null) {
-                sha256 = sha256Of(r.headers().firstValue("X-Linked-Etag"));
+                sha256 = hexTag(r.headers().firstValue("X-Linked-Etag"), 64);
                 if (sha256 == null && hops == 0) {
-                    sha256 = sha256Of(r.headers().firstValue("ETag"));
+                    sha256 = hexTag(r.headers().firstValue("ETag"), 64);
+                    gitBlobId = hexTag(r.headers().firstValue("ETag"), 40);
                 }
             }
             if (size < 0) {
@@ -249,7 +254,7 @@ public final class HubClient implements AutoCloseable {
                 uri = uri.resolve(location.get());
                 continue;
             }
-            return new Hop<>(r, sha256, size);
+            return new Hop<>(r, sha256, gitBlobId, size);
         }
     }
 
@@ -259,8 +264,11 @@ public final class HubClient implements AutoCloseable {
         }
     }
 
-    /** A SHA-256 in an ETag value ({@code "hex"} or {@code W/"hex"}), or null when the tag is something else. */
-    static String sha256Of(Optional<String> etag) {
+    /**
+     * The hex digest of {@code digits} digits in an ETag value ({@code "hex"} or {@code W/"hex"}): 64 for a SHA-256,
+     * 40 for a git blob id; null when the tag is something else.
+     */
+    static String hexTag(Optional<String> etag, int digits) {
         if (etag.isEmpty()) {
             return null;
         }
@@ -269,7 +277,7 @@ public final class HubClient implements AutoCloseable {
             t = t.substring(2);
         }
         t = t.replace("\"", "").toLowerCase(Locale.ROOT);
-        return t.matches("[0-9a-f]{64}") ? t : null;
+        return t.matches("[0-9a-f]{" + digits + "}") ? t : null;
     }
 
     static boolean sameOrigin(URI a, URI b) {

@@ -25,7 +25,10 @@ public interface TransferListener {
     default void retrying(String what, String reason, int nextAttempt, int maxAttempts, Duration wait) {
     }
 
-    /** A file is complete and in the cache; {@code sha256} is the checksum it was verified against, or null. */
-    default void finished(String file, long bytes, String sha256, Path path) {
+    /**
+     * A file is complete and in the cache; {@code checksum} names what it was verified against ("SHA-256" or "git blob
+     * id"), or is null when the Hub gave only its size.
+     */
+    default void finished(String file, long bytes, String checksum, Path path) {
     }
 }

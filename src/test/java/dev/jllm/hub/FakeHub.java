@@ -101,6 +101,7 @@ public final class FakeHub implements AutoCloseable {
     private final AtomicInteger stallsLeft = new AtomicInteger();
     private volatile long corruptAt = -1;
     private volatile boolean ignoreRange;
+    private volatile boolean corruptSmallFiles;
     private volatile long pauseAfter = -1;
     private final CountDownLatch paused = new CountDownLatch(1);
     private final CountDownLatch released = new CountDownLatch(1);
@@ -156,6 +157,11 @@ public final class FakeHub implements AutoCloseable {
     /** Every CDN body has the byte at this file offset flipped (-1: none). */
     public void corruptAt(long offset) {
         corruptAt = offset;
+    }
+
+    /** The small files the Hub serves itself come with their last byte changed. */
+    public void corruptSmallFiles(boolean corrupt) {
+        corruptSmallFiles = corrupt;
     }
 
     public void ignoreRange(boolean ignore) {
@@ -429,8 +435,12 @@ public final class FakeHub implements AutoCloseable {
             x.sendResponseHeaders(slice.status(), -1);
             return;
         }
-        x.sendResponseHeaders(slice.status(), slice.body().length);
-        x.getResponseBody().write(slice.body());
+        byte[] body = slice.body();
+        if (corruptSmallFiles && body.length > 0) {
+            body[body.length - 1] ^= 0x20;
+        }
+        x.sendResponseHeaders(slice.status(), body.length);
+        x.getResponseBody().write(body);
     }
 
     private static void empty(HttpExchange x, int status) throws IOException {

@@ -129,8 +129,17 @@ class HubPullTest {
             repo.file("other-experiment.safetensors", safetensors("x", 5, new Random(3)), true);
             repo.file("original/consolidated.00.pth", new byte[1000], true);
 
-            PulledModel m = puller(options(hub)).pull(ModelRef.parse(HF_REPO), "main", false);
+            Map<String, String> checksums = new HashMap<>();
+            PulledModel m = new ModelPuller(new ModelCache(cacheRoot), options(hub), new TransferListener() {
+                @Override
+                public void finished(String file, long bytes, String checksum, Path path) {
+                    checksums.put(file, checksum);
+                }
+            }).pull(ModelRef.parse(HF_REPO), "main", false);
             Path dir = snapshot(HF_REPO, HF_COMMIT);
+            assertEquals(files.keySet(), checksums.keySet());
+            checksums.forEach((file, checksum) -> assertEquals(file.endsWith(".safetensors") ? "SHA-256" : "git blob id",
+                    checksum, file));
             assertEquals(dir, m.path());
             assertEquals(files.size(), m.files().size());
             for (Map.Entry<String, byte[]> f : files.entrySet()) {
@@ -266,6 +275,20 @@ class HubPullTest {
             PulledModel m = puller(options(hub)).pull(ModelRef.parse(GGUF_REPO + ":" + F32), "main", false);
             assertArrayEquals(Files.readAllBytes(SharedData.model(F32)), Files.readAllBytes(m.path()));
             assertNull(hub.requests("cdn").getLast().range(), "started afresh");
+        }
+    }
+
+    @Test
+    void aCorruptedSmallFileFailsItsGitBlobId() throws IOException {
+        Map<String, byte[]> files = hfModelFiles();
+        try (FakeHub hub = new FakeHub()) {
+            FakeHub.Repo repo = hub.repo(HF_REPO, HF_COMMIT);
+            files.forEach((name, bytes) -> repo.file(name, bytes, name.endsWith(".safetensors")));
+            hub.corruptSmallFiles(true);
+            HubException e = assertThrows(HubException.class, () -> puller(options(hub)).pull(ModelRef.parse(HF_REPO), "main", false));
+            assertOneLine(e, "config.json", "corrupt", "git blob id", FakeHub.gitBlobId(files.get("config.json")));
+            assertNoPartialFiles();
+            assertFalse(Files.exists(snapshot(HF_REPO, HF_COMMIT).resolve("config.json")));
         }
     }
 
