@@ -250,7 +250,8 @@ final class Download {
                 }
             } catch (IOException e) {
                 if (watchdog.fired()) {
-                    throw new java.net.http.HttpTimeoutException("no data for " + client.options().readTimeout().toSeconds() + " s");
+                    throw new java.net.http.HttpTimeoutException(String.format(java.util.Locale.ROOT, "no data for %.1f s",
+                            client.options().readTimeout().toMillis() / 1e3));
                 }
                 throw e;
             }

@@ -23,7 +23,7 @@ import java.util.Optional;
 /**
  * Talks to the Hugging Face Hub (or a mirror) over {@link HttpClient}: the model listing
  * ({@code ENDPOINT/api/models/REPO[/revision/REV]}) and the files ({@code ENDPOINT/REPO/resolve/REV/FILE}), following
- * redirects itself so that it sees the Hub's {@code X-Linked-Etag}/{@code X-Linked-Size} on the first answer and sends
+ * redirects itself so that it sees the Hub's {@code X-Linked-Etag}/{@code X-Linked-Size} before a redirect and sends
  * the token to the Hub only, never to the storage a large file redirects to. Retries transient failures with
  * exponential backoff.
  */
@@ -135,6 +135,7 @@ public final class HubClient implements AutoCloseable {
                 .version(HttpClient.Version.HTTP_1_1)
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .connectTimeout(options.connectTimeout())
+                .proxy(java.net.ProxySelector.getDefault()) // -Dhttps.proxyHost=... or -Djava.net.useSystemProxies=true
                 .build();
     }
 
@@ -205,7 +206,7 @@ public final class HubClient implements AutoCloseable {
         return new Opened(r, hop.sha256(), hop.sha256() == null ? hop.gitBlobId() : null, hop.size());
     }
 
-    /** The final response of a request and what the Hub's own answer (the first hop) said of the file. */
+    /** The final response of a request and what the Hub's own answers said of the file. */
     private record Hop<T>(HttpResponse<T> response, String sha256, String gitBlobId, long size) {
     }
 
@@ -230,16 +231,21 @@ public final class HubClient implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 throw new java.io.InterruptedIOException("interrupted");
             }
-            // The Hub names an LFS file's SHA-256 and size on its own answer, before any redirect to storage.
-            if (sha256 == null) {
-                sha256 = hexTag(r.headers().firstValue("X-Linked-Etag"), 64);
-                if (sha256 == null && hops == 0) {
-                    sha256 = hexTag(r.headers().firstValue("ETag"), 64);
-                    gitBlobId = hexTag(r.headers().firstValue("ETag"), 40);
+            // The Hub's own answers (the endpoint's origin, relative redirects included) name the file: an LFS file's
+            // SHA-256 and size in X-Linked-Etag/X-Linked-Size, a small file's git blob id in its ETag. The storage an
+            // LFS file redirects to has ETags of its own, which mean nothing here.
+            if (sameOrigin(uri, options.endpoint())) {
+                String linked = hexTag(r.headers().firstValue("X-Linked-Etag"), 64);
+                String etag = linked != null ? linked : hexTag(r.headers().firstValue("ETag"), 64);
+                String blobId = etag != null ? null : hexTag(r.headers().firstValue("ETag"), 40);
+                if (etag != null || blobId != null) {
+                    sha256 = etag;
+                    gitBlobId = blobId;
                 }
-            }
-            if (size < 0) {
-                size = r.headers().firstValueAsLong("X-Linked-Size").orElse(-1);
+                long linkedSize = r.headers().firstValueAsLong("X-Linked-Size").orElse(-1);
+                if (linkedSize >= 0) {
+                    size = linkedSize;
+                }
             }
             int status = r.statusCode();
             if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
@@ -366,7 +372,7 @@ public final class HubClient implements AutoCloseable {
             }
         }
         if (e instanceof HttpTimeoutException) {
-            return "no answer within the timeout";
+            return e.getMessage() != null ? e.getMessage() : "timed out";
         }
         if (e instanceof ConnectException) {
             return "connection refused or unreachable";

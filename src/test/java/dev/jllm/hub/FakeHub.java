@@ -41,8 +41,8 @@ import java.util.regex.Pattern;
 
 /**
  * A stand-in for the Hugging Face Hub on the loopback interface, with the Hub's URL layout and headers: the model
- * API ({@code /api/models/REPO[/revision/REV]}), {@code /REPO/resolve/REV/FILE} serving small files itself (ETag: the
- * git blob id) and redirecting LFS files (302, {@code X-Linked-Etag}: the SHA-256, {@code X-Linked-Size}) to a second
+ * API ({@code /api/models/REPO[/revision/REV]}), {@code /REPO/resolve/REV/FILE} serving small files itself after a
+ * relative redirect to {@code /api/resolve-cache/...} (ETag: the git blob id) and redirecting LFS files (302, {@code X-Linked-Etag}: the SHA-256, {@code X-Linked-Size}) to a second
  * server on another port standing for the storage CDN (plain HTTP/1.1 on a socket, one request per connection, so a
  * cut transfer is a really closed connection). Both honour Range requests and log every request; they can be told to
  * misbehave: cut, stall, pause or corrupt a transfer, ignore ranges, answer 503, demand a token, or be killed.
@@ -225,6 +225,10 @@ public final class FakeHub implements AutoCloseable {
                 empty(x, 401);
                 return;
             }
+            if (path.startsWith("/api/resolve-cache/models/")) {
+                resolveCache(x, path.substring("/api/resolve-cache/models/".length()));
+                return;
+            }
             if (path.startsWith("/api/models/")) {
                 listing(x, path.substring("/api/models/".length()));
                 return;
@@ -254,9 +258,23 @@ public final class FakeHub implements AutoCloseable {
                 empty(x, 302);
                 return;
             }
-            x.getResponseHeaders().set("ETag", "\"" + gitBlobId(bytes) + "\"");
-            serveSmall(x, bytes);
+            // Small files go through a relative redirect, as the Hub's resolve-cache does, then come with their git blob id.
+            x.getResponseHeaders().set("Location", "/api/resolve-cache/models/" + repo.name + "/" + repo.commit + "/" + rest.substring(slash + 1));
+            empty(x, 307);
         }
+    }
+
+    private void resolveCache(HttpExchange x, String rest) throws IOException {
+        for (Repo repo : repos.values()) {
+            String prefix = repo.name + "/" + repo.commit + "/";
+            byte[] bytes = rest.startsWith(prefix) ? repo.files.get(decode(rest.substring(prefix.length()))) : null;
+            if (bytes != null) {
+                x.getResponseHeaders().set("ETag", "\"" + gitBlobId(bytes) + "\"");
+                serveSmall(x, bytes);
+                return;
+            }
+        }
+        empty(x, 404);
     }
 
     private void listing(HttpExchange x, String rest) throws IOException {

@@ -249,8 +249,15 @@ class HubPullTest {
             ggufRepo(hub);
             hub.stallAfter(200_000, 10_000, 1);
             HubClient.Options o = options(hub).withTimeouts(Duration.ofSeconds(5), Duration.ofMillis(600));
+            List<String> reasons = new ArrayList<>();
             long start = System.nanoTime();
-            PulledModel m = puller(o).pull(ModelRef.parse(GGUF_REPO + ":" + F32), "main", false);
+            PulledModel m = new ModelPuller(new ModelCache(cacheRoot), o, new TransferListener() {
+                @Override
+                public void retrying(String what, String reason, int nextAttempt, int maxAttempts, Duration wait) {
+                    reasons.add(reason);
+                }
+            }).pull(ModelRef.parse(GGUF_REPO + ":" + F32), "main", false);
+            assertEquals(List.of("no data for 0.6 s"), reasons);
             assertTrue(System.nanoTime() - start < Duration.ofSeconds(8).toNanos(), "the stall was cut short by the timeout");
             assertArrayEquals(expected, Files.readAllBytes(m.path()));
             List<FakeHub.Request> cdn = hub.requests("cdn");
