@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
             BenchCommand.class,
             PerplexityCommand.class,
             InspectCommand.class,
+            PullCommand.class, ListCommand.class, RmCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {
