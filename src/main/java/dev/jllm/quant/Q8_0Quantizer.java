@@ -45,8 +45,11 @@ final class Q8_0Quantizer implements Quantizer {
         return out - dstOffset;
     }
 
-    /** C's {@code roundf}: exact, halves away from zero (Math.round rounds -2.5 to -2, roundf to -3). */
+    /**
+     * C's {@code roundf}: halves away from zero (Math.round rounds -2.5 to -2, roundf to -3). A float plus or minus
+     * 0.5 is exact in double, so truncating that sum rounds exactly (in float, 0.49999997f + 0.5f would round up to 1).
+     */
     static int roundHalfAwayFromZero(float x) {
-        return x < 0 ? -Math.round(-x) : Math.round(x);
+        return (int) ((double) x + Math.copySign(0.5, x));
     }
 }
