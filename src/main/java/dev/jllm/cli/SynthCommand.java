@@ -180,6 +180,9 @@ final class SynthCommand extends IoCommand implements Runnable {
         if (Files.isDirectory(absolute)) {
             throw new UserInputException("cannot write " + output + ": it is a directory (expected a file name)");
         }
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new UserInputException("cannot write " + output + ": " + dir + " is not a directory");
+        }
         if (!Files.isDirectory(dir)) {
             throw new UserInputException("cannot write " + output + ": directory " + dir + " does not exist");
         }

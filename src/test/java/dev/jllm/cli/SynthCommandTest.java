@@ -192,6 +192,8 @@ class SynthCommandTest {
                 "cannot write", "does not exist");
         assertFailsCleanly(new String[] {"synth", "--shape", "stories15M", "--type", "f32", "-o", dir.toString()},
                 "cannot write", "is a directory");
+        assertFailsCleanly(new String[] {"synth", "--shape", "stories15M", "--type", "f32", "-o", out + "/model.gguf"},
+                "cannot write", "existing.gguf is not a directory");
     }
 
     @Test
