@@ -259,6 +259,7 @@ final class SynthCommand extends IoCommand implements Runnable {
         }
 
         /** isatty(2) through the C library; when that cannot be asked, whether there is a console. */
+        @SuppressWarnings("restricted") // native access is enabled by the launcher and the jar's manifest
         static boolean stderrIsTerminal() {
             try {
                 Linker linker = Linker.nativeLinker();
