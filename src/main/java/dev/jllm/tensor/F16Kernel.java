@@ -13,6 +13,12 @@ final class F16Kernel implements Kernel {
 
     static final F16Kernel INSTANCE = new F16Kernel();
 
+    /** ggml multiplies F16 weights with activations rounded to F16. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.F16;
+    }
+
     @Override
     public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
         long base = first * 2;

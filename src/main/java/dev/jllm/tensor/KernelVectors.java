@@ -65,6 +65,11 @@ final class KernelVectors {
         return (FloatVector) bytes.convertShape(VectorOperators.B2F, FLOATS, part);
     }
 
+    /** Part {@code part} (of {@link #BYTE_PARTS}) of a byte vector, widened to ints as signed values. */
+    static IntVector bytesToInts(ByteVector bytes, int part) {
+        return (IntVector) bytes.convertShape(VectorOperators.B2I, INTS, part);
+    }
+
     /** {@link #FLOAT_LANES} little-endian 16-bit values at {@code offset}, sign-extended to ints. */
     static IntVector loadShorts(MemorySegment data, long offset) {
         return (IntVector) ShortVector.fromMemorySegment(SHORTS, data, offset, ByteOrder.LITTLE_ENDIAN)
@@ -96,10 +101,31 @@ final class KernelVectors {
      * (bit i for lane i), minus {@code bias}: the values of a Q5 block as floats.
      */
     static FloatVector fiveBitValues(ByteVector low4, int part, int highBits, int bias) {
+        return (FloatVector) fiveBitInts(low4, part, highBits, bias).convert(VectorOperators.I2F, 0);
+    }
+
+    /** As {@link #fiveBitValues}, as ints. */
+    static IntVector fiveBitInts(ByteVector low4, int part, int highBits, int bias) {
         IntVector low = (IntVector) low4.convertShape(VectorOperators.B2I, INTS, part);
         IntVector high = IntVector.broadcast(INTS, highBits).lanewise(VectorOperators.LSHR, LANE_INDEX)
                 .lanewise(VectorOperators.LSHL, 4).and(16);
-        return (FloatVector) low.or(high).sub(bias).convert(VectorOperators.I2F, 0);
+        return low.or(high).sub(bias);
+    }
+
+    /** Int lanes to float lanes (exact for the block sums of the prepared dot products). */
+    static FloatVector intsToFloats(IntVector v) {
+        return (FloatVector) v.convert(VectorOperators.I2F, 0);
+    }
+
+    /** Checks that prepared activations are in {@code expected} and that {@code xOffset} starts a block of 32. */
+    static void checkPrepared(PreparedActivations x, ActivationFormat expected, int xOffset) {
+        if (x.format() != expected) {
+            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected " + expected);
+        }
+        if (xOffset % ActivationFormat.BLOCK != 0) {
+            throw new IllegalArgumentException("activation offset " + xOffset + " does not start a block of "
+                    + ActivationFormat.BLOCK);
+        }
     }
 
     static void checkBlocks(long first, int count, int blockSize) {

@@ -11,6 +11,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -59,6 +60,67 @@ final class Q4_1Kernel implements Kernel {
             acc = xs.fma(FloatVector.broadcast(FLOATS, m), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** ggml's vec_dot_type for Q4_1 is Q8_1. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.Q8_1;
+    }
+
+    /**
+     * Per block: (d_w * d_x) * sum(q_w * q_x), the sum in integers, accumulated in float; plus m_w * s_x, summed
+     * apart and added at the end (as ggml does).
+     */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_1, xOffset);
+        byte[] xq = x.quants();
+        float[] xd = x.scales();
+        float[] xs = x.sums();
+        long block = first / BLOCK * BLOCK_BYTES;
+        int xBlock = xOffset / BLOCK;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        float mins = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
+            IntVector sum = IntVector.zero(KernelVectors.INTS);
+            for (int j = 0; j < BLOCK / 2; j += BYTE_LANES) {
+                ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector low = q.and((byte) 0x0F);
+                ByteVector high = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+                ByteVector x0 = ByteVector.fromArray(BYTES, xq, xOffset + e + j);
+                ByteVector x1 = ByteVector.fromArray(BYTES, xq, xOffset + e + j + BLOCK / 2);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    sum = sum.add(KernelVectors.bytesToInts(low, p).mul(KernelVectors.bytesToInts(x0, p)))
+                            .add(KernelVectors.bytesToInts(high, p).mul(KernelVectors.bytesToInts(x1, p)));
+                }
+            }
+            float d = KernelVectors.f16(data, block) * xd[xBlock];
+            acc = KernelVectors.intsToFloats(sum).fma(FloatVector.broadcast(FLOATS, d), acc);
+            mins += KernelVectors.f16(data, block + M) * xs[xBlock];
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + mins;
+    }
+
+    static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_1, xOffset);
+        byte[] xq = x.quants();
+        long block = first / BLOCK * BLOCK_BYTES;
+        float result = 0f;
+        float mins = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int sum = 0;
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                sum += (q & 0x0F) * xq[xOffset + e + j] + (q >>> 4) * xq[xOffset + e + j + BLOCK / 2];
+            }
+            int xBlock = (xOffset + e) / BLOCK;
+            result += KernelVectors.f16(data, block) * x.scales()[xBlock] * sum;
+            mins += KernelVectors.f16(data, block + M) * x.sums()[xBlock];
+        }
+        return result + mins;
     }
 
     static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {

@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -57,6 +58,65 @@ final class Q5_0Kernel implements Kernel {
             acc = sum.fma(FloatVector.broadcast(FLOATS, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** ggml's vec_dot_type for Q5_0 is Q8_0. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.Q8_0;
+    }
+
+    /** Per block: (d_w * d_x) * sum((q_w - 16) * q_x), the sum in integers, accumulated in float. */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        byte[] xq = x.quants();
+        float[] xd = x.scales();
+        long block = first / BLOCK * BLOCK_BYTES;
+        int xBlock = xOffset / BLOCK;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
+            int qh = data.get(INT_LE, block + QH);
+            IntVector sum = IntVector.zero(KernelVectors.INTS);
+            for (int j = 0; j < BLOCK / 2; j += BYTE_LANES) {
+                ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector low = q.and((byte) 0x0F);
+                ByteVector high = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+                ByteVector x0 = ByteVector.fromArray(BYTES, xq, xOffset + e + j);
+                ByteVector x1 = ByteVector.fromArray(BYTES, xq, xOffset + e + j + BLOCK / 2);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    int element = j + p * FLOAT_LANES;
+                    IntVector w0 = KernelVectors.fiveBitInts(low, p, qh >>> element, 16);
+                    IntVector w1 = KernelVectors.fiveBitInts(high, p, qh >>> (element + BLOCK / 2), 16);
+                    sum = sum.add(w0.mul(KernelVectors.bytesToInts(x0, p)))
+                            .add(w1.mul(KernelVectors.bytesToInts(x1, p)));
+                }
+            }
+            float d = KernelVectors.f16(data, block) * xd[xBlock];
+            acc = KernelVectors.intsToFloats(sum).fma(FloatVector.broadcast(FLOATS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        byte[] xq = x.quants();
+        long block = first / BLOCK * BLOCK_BYTES;
+        float result = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int qh = data.get(INT_LE, block + QH);
+            int sum = 0;
+            for (int j = 0; j < BLOCK / 2; j++) {
+                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
+                int q0 = (q & 0x0F) | ((qh >>> j) & 1) << 4;
+                int q1 = (q >>> 4) | ((qh >>> (j + BLOCK / 2)) & 1) << 4;
+                sum += (q0 - 16) * xq[xOffset + e + j] + (q1 - 16) * xq[xOffset + e + j + BLOCK / 2];
+            }
+            result += KernelVectors.f16(data, block) * x.scales()[(xOffset + e) / BLOCK] * sum;
+        }
+        return result;
     }
 
     static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {

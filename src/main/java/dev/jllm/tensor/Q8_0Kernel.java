@@ -11,6 +11,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /** ggml's Q8_0: blocks of 32 values, each an fp16 scale d then 32 int8 q; value = q * d. */
@@ -45,6 +46,53 @@ final class Q8_0Kernel implements Kernel {
             acc = sum.fma(FloatVector.broadcast(FLOATS, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** ggml's vec_dot_type for Q8_0 is Q8_0. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.Q8_0;
+    }
+
+    /** Per block: (d_w * d_x) * sum(q_w * q_x), the sum in integers, accumulated in float. */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        byte[] xq = x.quants();
+        float[] xd = x.scales();
+        long block = first / BLOCK * BLOCK_BYTES;
+        int xBlock = xOffset / BLOCK;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
+            IntVector sum = IntVector.zero(KernelVectors.INTS);
+            for (int j = 0; j < BLOCK; j += BYTE_LANES) {
+                ByteVector w = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector v = ByteVector.fromArray(BYTES, xq, xOffset + e + j);
+                for (int p = 0; p < BYTE_PARTS; p++) {
+                    sum = sum.add(KernelVectors.bytesToInts(w, p).mul(KernelVectors.bytesToInts(v, p)));
+                }
+            }
+            float d = KernelVectors.f16(data, block) * xd[xBlock];
+            acc = KernelVectors.intsToFloats(sum).fma(FloatVector.broadcast(FLOATS, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        byte[] xq = x.quants();
+        long block = first / BLOCK * BLOCK_BYTES;
+        float result = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int sum = 0;
+            for (int j = 0; j < BLOCK; j++) {
+                sum += data.get(ValueLayout.JAVA_BYTE, block + QS + j) * xq[xOffset + e + j];
+            }
+            result += KernelVectors.f16(data, block) * x.scales()[(xOffset + e) / BLOCK] * sum;
+        }
+        return result;
     }
 
     static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {
