@@ -31,6 +31,7 @@ public final class PreparedActivations {
     private float[] floats = new float[0];
     private float[] rounded = new float[0];
     private byte[] quants = new byte[0];
+    private int[] lanes = new int[0];
     private float[] scales = new float[0];
     private float[] sums = new float[0];
 
@@ -69,12 +70,14 @@ public final class PreparedActivations {
                             + ", needed for " + format + " activations");
                 }
                 quants = grow(quants, n);
+                lanes = grow(lanes, n);
                 scales = grow(scales, n / BLOCK);
                 boolean withSums = format == ActivationFormat.Q8_1;
                 if (withSums) {
                     sums = grow(sums, n / BLOCK);
                 }
                 quantizeQ8(x, 0, n, quants, scales, withSums ? sums : null);
+                toLanes(quants, lanes, n);
             }
         }
         return this;
@@ -100,6 +103,15 @@ public final class PreparedActivations {
     /** Q8_0, Q8_1: the int8 values, vector b at {@code b * rowLength}. */
     byte[] quants() {
         return quants;
+    }
+
+    /**
+     * Q8_0, Q8_1: the int8 values again, as ints in the order ggml's x86 dot products sum them: ggml multiplies a block
+     * of 32 in eight int32 lanes, lane k holding elements 4k .. 4k+3. Here element 4k + t of block b is at
+     * {@code b * 32 + t * 8 + k}, so that the four values a lane adds are four vectors of eight lanes.
+     */
+    int[] lanes() {
+        return lanes;
     }
 
     /** Q8_0, Q8_1: the fp16-rounded scale d of each block of 32 (block of element e: e / 32). */
@@ -139,6 +151,17 @@ public final class PreparedActivations {
         }
     }
 
+    /** Copies {@code q[0 .. n)} into {@code lanes} in the layout of {@link #lanes()}. */
+    static void toLanes(byte[] q, int[] lanes, int n) {
+        for (int block = 0; block < n; block += BLOCK) {
+            for (int k = 0; k < 8; k++) {
+                for (int t = 0; t < 4; t++) {
+                    lanes[block + t * 8 + k] = q[block + 4 * k + t];
+                }
+            }
+        }
+    }
+
     /**
      * Round to nearest even, then to int32 as x86's {@code cvtps2dq} does: NaN and values outside the int32 range give
      * the "integer indefinite" value INT_MIN.
@@ -169,6 +192,10 @@ public final class PreparedActivations {
 
     private static float[] grow(float[] a, int n) {
         return a.length >= n ? a : new float[Math.max(n, a.length + (a.length >> 1))];
+    }
+
+    private static int[] grow(int[] a, int n) {
+        return a.length >= n ? a : new int[Math.max(n, a.length + (a.length >> 1))];
     }
 
     private static byte[] grow(byte[] a, int n) {

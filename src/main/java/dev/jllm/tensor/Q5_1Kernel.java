@@ -73,65 +73,68 @@ final class Q5_1Kernel implements Kernel {
     }
 
     /**
-     * Per block: (d_w * d_x) * sum(q_w * q_x), the sum in integers, accumulated in float; plus m_w * s_x, summed
-     * apart and added at the end (as ggml does).
+     * The dot product with prepared activations as ggml's x86 {@code ggml_vec_dot_q5_1_q8_1} computes it (see
+     * {@link KernelVectors#LANES4}): the same float, bit for bit. The m_w * s_x terms are summed apart over the
+     * blocks and added at the very end, as ggml does.
      */
     @Override
     public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
         KernelVectors.checkBlocks(first, count, BLOCK);
         KernelVectors.checkPrepared(x, ActivationFormat.Q8_1, xOffset);
-        byte[] xq = x.quants();
+        int[] lanes = x.lanes();
         float[] xd = x.scales();
         float[] xs = x.sums();
         long block = first / BLOCK * BLOCK_BYTES;
         int xBlock = xOffset / BLOCK;
-        FloatVector acc = FloatVector.zero(FLOATS);
+        FloatVector low = FloatVector.zero(KernelVectors.FLOATS4);
+        FloatVector high = FloatVector.zero(KernelVectors.FLOATS4);
         float mins = 0f;
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
+            int at = xOffset + e;
+            IntVector q = KernelVectors.loadLanes(data, block + QS);
+            IntVector lowNibbles = q.and(0x0F0F0F0F);
+            IntVector highNibbles = q.lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F);
             int qh = data.get(INT_LE, block + QH);
-            IntVector sum = IntVector.zero(KernelVectors.INTS);
-            for (int j = 0; j < BLOCK / 2; j += BYTE_LANES) {
-                ByteVector q = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
-                ByteVector low = q.and((byte) 0x0F);
-                ByteVector high = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
-                ByteVector x0 = ByteVector.fromArray(BYTES, xq, xOffset + e + j);
-                ByteVector x1 = ByteVector.fromArray(BYTES, xq, xOffset + e + j + BLOCK / 2);
-                for (int p = 0; p < BYTE_PARTS; p++) {
-                    int element = j + p * FLOAT_LANES;
-                    IntVector w0 = KernelVectors.fiveBitInts(low, p, qh >>> element, 0);
-                    IntVector w1 = KernelVectors.fiveBitInts(high, p, qh >>> (element + BLOCK / 2), 0);
-                    sum = sum.add(w0.mul(KernelVectors.bytesToInts(x0, p)))
-                            .add(w1.mul(KernelVectors.bytesToInts(x1, p)));
-                }
-            }
-            float d = KernelVectors.f16(data, block) * xd[xBlock];
-            acc = KernelVectors.intsToFloats(sum).fma(FloatVector.broadcast(FLOATS, d), acc);
+            lowNibbles = lowNibbles.or(KernelVectors.fifthBits(qh, false));
+            highNibbles = highNibbles.or(KernelVectors.fifthBits(qh, true));
+            IntVector sumLow = KernelVectors.unsignedLaneDot(lowNibbles, 0, lanes, at);
+            IntVector sumHigh = KernelVectors.unsignedLaneDot(highNibbles, 0, lanes, at + 4);
+            FloatVector d = FloatVector.broadcast(KernelVectors.FLOATS4, KernelVectors.f16(data, block) * xd[xBlock]);
+            low = KernelVectors.intsToFloats(sumLow).fma(d, low);
+            high = KernelVectors.intsToFloats(sumHigh).fma(d, high);
             mins += KernelVectors.f16(data, block + M) * xs[xBlock];
         }
-        return acc.reduceLanes(VectorOperators.ADD) + mins;
+        return KernelVectors.sumOfEight(low, high) + mins;
     }
 
+    /** The scalar twin of {@link #dotPrepared}: the same lanes, FMAs and sums, so the same float. */
     static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
         KernelVectors.checkBlocks(first, count, BLOCK);
         KernelVectors.checkPrepared(x, ActivationFormat.Q8_1, xOffset);
         byte[] xq = x.quants();
         long block = first / BLOCK * BLOCK_BYTES;
-        float result = 0f;
+        float[] acc = new float[8];
         float mins = 0f;
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
-            int qh = data.get(INT_LE, block + QH);
-            int sum = 0;
-            for (int j = 0; j < BLOCK / 2; j++) {
-                int q = data.get(ValueLayout.JAVA_BYTE, block + QS + j) & 0xFF;
-                int q0 = (q & 0x0F) | ((qh >>> j) & 1) << 4;
-                int q1 = (q >>> 4) | ((qh >>> (j + BLOCK / 2)) & 1) << 4;
-                sum += q0 * xq[xOffset + e + j] + q1 * xq[xOffset + e + j + BLOCK / 2];
-            }
             int xBlock = (xOffset + e) / BLOCK;
-            result += KernelVectors.f16(data, block) * x.scales()[xBlock] * sum;
+            float d = KernelVectors.f16(data, block) * x.scales()[xBlock];
+            for (int k = 0; k < 8; k++) {
+                int sum = 0;
+                for (int j = 4 * k; j < 4 * k + 4; j++) {
+                    sum += value(data, block, j) * xq[xOffset + e + j];
+                }
+                acc[k] = Math.fma((float) sum, d, acc[k]);
+            }
             mins += KernelVectors.f16(data, block + M) * x.sums()[xBlock];
         }
-        return result + mins;
+        return KernelVectors.sumOfEight(acc) + mins;
+    }
+
+    /** The quantized value of element j of the block at {@code block}. */
+    private static int value(MemorySegment data, long block, int j) {
+        int q = data.get(ValueLayout.JAVA_BYTE, block + QS + (j & 15)) & 0xFF;
+        int high = (data.get(INT_LE, block + QH) >>> j & 1) << 4;
+        return (j < BLOCK / 2 ? q & 0x0F : q >>> 4) | high;
     }
 
     static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {

@@ -54,45 +54,55 @@ final class Q8_0Kernel implements Kernel {
         return ActivationFormat.Q8_0;
     }
 
-    /** Per block: (d_w * d_x) * sum(q_w * q_x), the sum in integers, accumulated in float. */
+    /**
+     * The dot product with prepared activations as ggml's x86 {@code ggml_vec_dot_q8_0_q8_0} computes it (see
+     * {@link KernelVectors#LANES4}): the same float, bit for bit.
+     */
     @Override
     public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
         KernelVectors.checkBlocks(first, count, BLOCK);
         KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
-        byte[] xq = x.quants();
+        int[] lanes = x.lanes();
         float[] xd = x.scales();
         long block = first / BLOCK * BLOCK_BYTES;
         int xBlock = xOffset / BLOCK;
-        FloatVector acc = FloatVector.zero(FLOATS);
+        FloatVector low = FloatVector.zero(KernelVectors.FLOATS4);
+        FloatVector high = FloatVector.zero(KernelVectors.FLOATS4);
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
-            IntVector sum = IntVector.zero(KernelVectors.INTS);
-            for (int j = 0; j < BLOCK; j += BYTE_LANES) {
-                ByteVector w = ByteVector.fromMemorySegment(BYTES, data, block + QS + j, ByteOrder.LITTLE_ENDIAN);
-                ByteVector v = ByteVector.fromArray(BYTES, xq, xOffset + e + j);
-                for (int p = 0; p < BYTE_PARTS; p++) {
-                    sum = sum.add(KernelVectors.bytesToInts(w, p).mul(KernelVectors.bytesToInts(v, p)));
-                }
-            }
-            float d = KernelVectors.f16(data, block) * xd[xBlock];
-            acc = KernelVectors.intsToFloats(sum).fma(FloatVector.broadcast(FLOATS, d), acc);
+            int at = xOffset + e;
+            IntVector sumLow = KernelVectors.signedLaneDot(KernelVectors.loadLanes(data, block + QS), lanes, at);
+            IntVector sumHigh = KernelVectors.signedLaneDot(KernelVectors.loadLanes(data, block + QS + 16), lanes, at + 4);
+            FloatVector d = FloatVector.broadcast(KernelVectors.FLOATS4, KernelVectors.f16(data, block) * xd[xBlock]);
+            low = KernelVectors.intsToFloats(sumLow).fma(d, low);
+            high = KernelVectors.intsToFloats(sumHigh).fma(d, high);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return KernelVectors.sumOfEight(low, high);
     }
 
+    /** The scalar twin of {@link #dotPrepared}: the same lanes, FMAs and sums, so the same float. */
     static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
         KernelVectors.checkBlocks(first, count, BLOCK);
         KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
         byte[] xq = x.quants();
         long block = first / BLOCK * BLOCK_BYTES;
-        float result = 0f;
+        float[] acc = new float[8];
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
-            int sum = 0;
-            for (int j = 0; j < BLOCK; j++) {
-                sum += data.get(ValueLayout.JAVA_BYTE, block + QS + j) * xq[xOffset + e + j];
+            int xBlock = (xOffset + e) / BLOCK;
+            float d = KernelVectors.f16(data, block) * x.scales()[xBlock];
+            for (int k = 0; k < 8; k++) {
+                int sum = 0;
+                for (int j = 4 * k; j < 4 * k + 4; j++) {
+                    sum += value(data, block, j) * xq[xOffset + e + j];
+                }
+                acc[k] = Math.fma((float) sum, d, acc[k]);
             }
-            result += KernelVectors.f16(data, block) * x.scales()[(xOffset + e) / BLOCK] * sum;
         }
-        return result;
+        return KernelVectors.sumOfEight(acc);
+    }
+
+    /** The int8 value of element j of the block at {@code block}. */
+    private static int value(MemorySegment data, long block, int j) {
+        return data.get(ValueLayout.JAVA_BYTE, block + QS + j);
     }
 
     static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {

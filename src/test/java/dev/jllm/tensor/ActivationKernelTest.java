@@ -87,6 +87,8 @@ class ActivationKernelTest {
                     String where = "seed " + seed + ", " + format + " block " + b;
                     for (int i = 0; i < 32; i++) {
                         assertEquals(want.q()[i], prepared.quants()[b * 32 + i], where + " value " + i);
+                        // ggml's lane k sums elements 4k..4k+3; the lane layout stores element 4k+t at t*8+k.
+                        assertEquals(want.q()[i], prepared.lanes()[b * 32 + (i % 4) * 8 + i / 4], where + " lane " + i);
                     }
                     assertEquals(Float.float16ToFloat(want.d()), prepared.scales()[b], where + " d");
                     if (format == ActivationFormat.Q8_1) {

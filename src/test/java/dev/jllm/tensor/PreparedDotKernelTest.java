@@ -13,9 +13,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Dot products over prepared activations, for every block type on random blocks packed as {@link BlockKernelTest}
- * packs them: the vector kernel against the scalar one, both against a float64 sum over the dequantized weights and
- * the dequantized activations (float rounding only), and against the float activations (within the quantization
- * error of the activations). Also the float types and {@link MatMul}.
+ * packs them: the vector kernel against the scalar one (bit for bit: both follow ggml's lanes and FMAs), both against
+ * a float64 sum over the dequantized weights and the dequantized activations (float rounding only), and against the
+ * float activations (within the quantization error of the activations). Also the float types and {@link MatMul}.
  */
 class PreparedDotKernelTest {
 
@@ -120,7 +120,7 @@ class PreparedDotKernelTest {
                     String message = c + " row " + row + ", vector " + b + " of length " + n + ", " + where
                             + ": vector " + vector + ", scalar " + scalar + ", exact " + exact;
                     double rounding = ROUNDING * scale + Float.MIN_NORMAL;
-                    assertTrue(Math.abs(vector - scalar) <= rounding, message);
+                    assertEquals(Float.floatToRawIntBits(scalar), Float.floatToRawIntBits(vector), message);
                     assertTrue(Math.abs(vector - exact) <= rounding, message);
                     assertTrue(Math.abs(scalar - exact) <= rounding, message);
                     assertTrue(Math.abs(vector - fromFloats) <= quantizationBound + rounding,
