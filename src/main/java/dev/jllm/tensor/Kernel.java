@@ -18,6 +18,17 @@ public interface Kernel {
     /** The dot product of {@code count} values starting at element {@code first} with {@code x[xOffset..xOffset+count)}. */
     float dot(MemorySegment data, long first, int count, float[] x, int xOffset);
 
+    /**
+     * The kernel for one matrix product: a weight matrix of this type with {@code rows} rows of {@code cols} values
+     * times {@code batch} vectors. ggml's CPU backend picks its kernel by shape (a Q4_0 matrix with a multiple of 8
+     * rows is repacked eight rows at a time on x86; float matrices times two or more vectors go through llamafile's
+     * tinyBLAS), and each kernel sums in its own order; this returns a kernel whose {@link #dotPrepared} rounds as
+     * the one ggml would use. The default is this kernel.
+     */
+    default Kernel forProduct(int cols, long rows, int batch) {
+        return this;
+    }
+
     /** The format this type multiplies activations in: ggml's {@code vec_dot_type} for the type. */
     default ActivationFormat activationFormat() {
         return ActivationFormat.F32;

@@ -18,7 +18,8 @@ public final class MatMul {
     /**
      * {@code out[b * rows + r] = W[r] · x[b * cols .. b * cols + cols)} for every row r of {@code w} and every b in
      * {@code [0, batch)}, where cols = w.rowLength() and rows = w.rowCount(). The activations are converted to the
-     * kernel's format once; each weight row is read once for the whole batch.
+     * kernel's format once; each weight row is read once for the whole batch. The kernel is the one
+     * {@link Kernel#forProduct} picks for this shape, so the result rounds as ggml's.
      */
     public static void apply(Tensor w, float[] x, int batch, float[] out) {
         apply(w, x, batch, out, PREPARED.get());
@@ -28,7 +29,7 @@ public final class MatMul {
     public static void apply(Tensor w, float[] x, int batch, float[] out, PreparedActivations prepared) {
         int cols = w.rowLength();
         int rows = Math.toIntExact(w.rowCount());
-        Kernel kernel = w.kernel();
+        Kernel kernel = w.kernel().forProduct(cols, rows, batch);
         prepared.prepare(kernel.activationFormat(), x, cols, batch);
         var data = w.data();
         Parallel.forRange(rows, (start, end) -> {

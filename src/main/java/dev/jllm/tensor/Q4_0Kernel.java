@@ -22,6 +22,9 @@ final class Q4_0Kernel implements Kernel {
 
     static final Q4_0Kernel INSTANCE = new Q4_0Kernel();
 
+    /** Q4_0 as ggml's x86 CPU backend multiplies it once repacked eight rows at a time (see {@link #forProduct}). */
+    static final Kernel INTERLEAVED = new Interleaved();
+
     static final int BLOCK = 32;
     static final int BLOCK_BYTES = 18;
     private static final int QS = 2;
@@ -52,6 +55,17 @@ final class Q4_0Kernel implements Kernel {
             acc = sum.fma(FloatVector.broadcast(FLOATS, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * On x86 with AVX2, ggml's CPU backend repacks a Q4_0 matrix whose row count is a multiple of 8 into blocks of
+     * eight interleaved rows ({@code block_q4_0x8}) and multiplies it with {@code ggml_gemv_q4_0_8x8_q8_0} /
+     * {@code ggml_gemm_q4_0_8x8_q8_0}, which sum each block whole before one FMA per block: another rounding than
+     * {@code ggml_vec_dot_q4_0_q8_0}. Such matrices get {@link #INTERLEAVED}.
+     */
+    @Override
+    public Kernel forProduct(int cols, long rows, int batch) {
+        return rows % 8 == 0 ? INTERLEAVED : this;
     }
 
     /** ggml's vec_dot_type for Q4_0 is Q8_0. */
@@ -107,6 +121,70 @@ final class Q4_0Kernel implements Kernel {
             }
         }
         return KernelVectors.sumOfEight(acc);
+    }
+
+    /**
+     * The dot product with prepared activations as ggml's repacked Q4_0 kernels compute it: per block the whole
+     * integer sum, then acc = fma(sum, d_w * d_x, acc) from the first block to the last.
+     */
+    static float dotInterleavedOrder(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        int[] lanes = x.lanes();
+        float[] xd = x.scales();
+        long block = first / BLOCK * BLOCK_BYTES;
+        int xBlock = xOffset / BLOCK;
+        float acc = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
+            int at = xOffset + e;
+            IntVector q = KernelVectors.loadLanes(data, block + QS);
+            IntVector sum = KernelVectors.unsignedLaneDot(q.and(0x0F0F0F0F), 8, lanes, at)
+                    .add(KernelVectors.unsignedLaneDot(q.lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F), 8, lanes, at + 4));
+            acc = Math.fma((float) sum.reduceLanes(VectorOperators.ADD), KernelVectors.f16(data, block) * xd[xBlock], acc);
+        }
+        return acc;
+    }
+
+    /** The scalar twin of {@link #dotInterleavedOrder}. */
+    static float dotInterleavedOrderScalar(MemorySegment data, long first, int count, PreparedActivations x,
+            int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        byte[] xq = x.quants();
+        long block = first / BLOCK * BLOCK_BYTES;
+        float acc = 0f;
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int sum = 0;
+            for (int j = 0; j < BLOCK; j++) {
+                sum += value(data, block, j) * xq[xOffset + e + j];
+            }
+            acc = Math.fma((float) sum, KernelVectors.f16(data, block) * x.scales()[(xOffset + e) / BLOCK], acc);
+        }
+        return acc;
+    }
+
+    /** Q4_0 with the summation order of ggml's repacked (8x8 interleaved) kernels; all else as Q4_0. */
+    private static final class Interleaved implements Kernel {
+
+        @Override
+        public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
+            INSTANCE.dequantize(data, first, count, out, outOffset);
+        }
+
+        @Override
+        public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
+            return INSTANCE.dot(data, first, count, x, xOffset);
+        }
+
+        @Override
+        public ActivationFormat activationFormat() {
+            return ActivationFormat.Q8_0;
+        }
+
+        @Override
+        public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+            return dotInterleavedOrder(data, first, count, x, xOffset);
+        }
     }
 
     /** The quantized value of element j of the block at {@code block}, minus 8. */

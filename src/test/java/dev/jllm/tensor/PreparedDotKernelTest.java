@@ -1,6 +1,7 @@
 package dev.jllm.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -34,16 +35,24 @@ class PreparedDotKernelTest {
         Q4_0(BlockKernelTest.Case.Q4_0, Q4_0Kernel::dotPreparedScalar, ActivationFormat.Q8_0),
         Q4_1(BlockKernelTest.Case.Q4_1, Q4_1Kernel::dotPreparedScalar, ActivationFormat.Q8_1),
         Q5_0(BlockKernelTest.Case.Q5_0, Q5_0Kernel::dotPreparedScalar, ActivationFormat.Q8_0),
-        Q5_1(BlockKernelTest.Case.Q5_1, Q5_1Kernel::dotPreparedScalar, ActivationFormat.Q8_1);
+        Q5_1(BlockKernelTest.Case.Q5_1, Q5_1Kernel::dotPreparedScalar, ActivationFormat.Q8_1),
+        Q4_0_INTERLEAVED(BlockKernelTest.Case.Q4_0, Q4_0Kernel::dotInterleavedOrderScalar, ActivationFormat.Q8_0,
+                Q4_0Kernel.INTERLEAVED);
 
         final BlockKernelTest.Case blocks;
         final PreparedDot scalar;
         final ActivationFormat format;
+        final Kernel kernel;
 
         Case(BlockKernelTest.Case blocks, PreparedDot scalar, ActivationFormat format) {
+            this(blocks, scalar, format, blocks.type.kernel());
+        }
+
+        Case(BlockKernelTest.Case blocks, PreparedDot scalar, ActivationFormat format, Kernel kernel) {
             this.blocks = blocks;
             this.scalar = scalar;
             this.format = format;
+            this.kernel = kernel;
         }
     }
 
@@ -52,7 +61,7 @@ class PreparedDotKernelTest {
     void blockTypes(Case c) {
         long seed = System.nanoTime();
         Random random = new Random(seed);
-        Kernel kernel = c.blocks.type.kernel();
+        Kernel kernel = c.kernel;
         assertEquals(c.format, kernel.activationFormat());
         PreparedActivations prepared = new PreparedActivations();
         for (int round = 0; round < 6; round++) {
@@ -217,32 +226,42 @@ class PreparedDotKernelTest {
         long seed = System.nanoTime();
         Random random = new Random(seed);
         for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
-            GgmlType type = c.type;
-            int n = 32 * 5;
-            int rows = 37;
-            int batch = 4;
-            try (Arena arena = Arena.ofShared()) { // the thread pool reads it
-                MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
-                float[] ignored = new float[n * rows];
-                for (int b = 0; b < n * rows / 32; b++) {
-                    c.packer.pack(random, data, (long) b * type.blockBytes, ignored, new float[n * rows], b * 32);
-                }
-                Tensor w = new Tensor("w", type, new long[] {n, rows}, data);
-                float[] x = activations(random, n * batch + 7);
-                float[] out = new float[rows * batch];
-                MatMul.apply(w, x, batch, out);
-                PreparedActivations p = new PreparedActivations().prepare(w.kernel().activationFormat(), x, n, batch);
-                for (int b = 0; b < batch; b++) {
-                    for (int r = 0; r < rows; r++) {
-                        float want = w.kernel().dotPrepared(data, (long) r * n, n, p, b * n);
-                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(out[b * rows + r]),
-                                "seed " + seed + ", " + type + " row " + r + " vector " + b);
-                    }
-                }
-                float[] again = new float[rows * batch];
-                MatMul.apply(w, x, batch, again, new PreparedActivations());
-                assertTrue(java.util.Arrays.equals(out, again), type + ": a caller's buffer gives the same result");
+            for (int rows : new int[] {37, 40}) {
+                checkMatMul(c, rows, random, "seed " + seed);
             }
+        }
+        assertSame(Q4_0Kernel.INTERLEAVED, Q4_0Kernel.INSTANCE.forProduct(64, 40, 1));
+        assertSame(Q4_0Kernel.INTERLEAVED, Q4_0Kernel.INSTANCE.forProduct(64, 40, 9));
+        assertSame(Q4_0Kernel.INSTANCE, Q4_0Kernel.INSTANCE.forProduct(64, 172, 1));
+        assertSame(Q8_0Kernel.INSTANCE, Q8_0Kernel.INSTANCE.forProduct(64, 64, 5));
+    }
+
+    private static void checkMatMul(BlockKernelTest.Case c, int rows, Random random, String where) {
+        GgmlType type = c.type;
+        int n = 32 * 5;
+        int batch = 4;
+        try (Arena arena = Arena.ofShared()) { // the thread pool reads it
+            MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
+            float[] ignored = new float[n * rows];
+            for (int b = 0; b < n * rows / 32; b++) {
+                c.packer.pack(random, data, (long) b * type.blockBytes, ignored, new float[n * rows], b * 32);
+            }
+            Tensor w = new Tensor("w", type, new long[] {n, rows}, data);
+            float[] x = activations(random, n * batch + 7);
+            float[] out = new float[rows * batch];
+            MatMul.apply(w, x, batch, out);
+            Kernel kernel = w.kernel().forProduct(n, rows, batch);
+            PreparedActivations p = new PreparedActivations().prepare(kernel.activationFormat(), x, n, batch);
+            for (int b = 0; b < batch; b++) {
+                for (int r = 0; r < rows; r++) {
+                    float want = kernel.dotPrepared(data, (long) r * n, n, p, b * n);
+                    assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(out[b * rows + r]),
+                            where + ", " + type + " with " + rows + " rows: row " + r + " vector " + b);
+                }
+            }
+            float[] again = new float[rows * batch];
+            MatMul.apply(w, x, batch, again, new PreparedActivations());
+            assertTrue(java.util.Arrays.equals(out, again), type + ": a caller's buffer gives the same result");
         }
     }
 
