@@ -15,6 +15,37 @@ final class F32Kernel implements Kernel {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /** The product of a matrix times two or more vectors, as llamafile's tinyBLAS sums it (see {@link #forProduct}). */
+    static final Kernel TILED = new ReorderedKernel(INSTANCE) {
+        @Override
+        public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+            checkFormat(x);
+            return FloatDotOrder.tiled(data, first, count, x.floats(), xOffset, false);
+        }
+    };
+
+    /**
+     * ggml multiplies a F32 matrix with {@code ggml_vec_dot_f32} for one vector, and with llamafile's tinyBLAS for
+     * two or more when the row length is a multiple of the vector width; they sum in different orders.
+     */
+    @Override
+    public Kernel forProduct(int cols, long rows, int batch) {
+        return batch >= 2 && cols % KernelVectors.FLOAT_LANES == 0 ? TILED : this;
+    }
+
+    /** As {@code ggml_vec_dot_f32} sums (see {@link FloatDotOrder#vecDot}). */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        checkFormat(x);
+        return FloatDotOrder.vecDot(data, first, count, x.floats(), xOffset, false);
+    }
+
+    private static void checkFormat(PreparedActivations x) {
+        if (x.format() != ActivationFormat.F32) {
+            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected F32");
+        }
+    }
+
     @Override
     public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
         MemorySegment.copy(data, FLOAT, first * 4, out, outOffset, count);

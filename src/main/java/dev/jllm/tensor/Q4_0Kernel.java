@@ -164,21 +164,10 @@ final class Q4_0Kernel implements Kernel {
     }
 
     /** Q4_0 with the summation order of ggml's repacked (8x8 interleaved) kernels; all else as Q4_0. */
-    private static final class Interleaved implements Kernel {
+    private static final class Interleaved extends ReorderedKernel {
 
-        @Override
-        public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
-            INSTANCE.dequantize(data, first, count, out, outOffset);
-        }
-
-        @Override
-        public float dot(MemorySegment data, long first, int count, float[] x, int xOffset) {
-            return INSTANCE.dot(data, first, count, x, xOffset);
-        }
-
-        @Override
-        public ActivationFormat activationFormat() {
-            return ActivationFormat.Q8_0;
+        Interleaved() {
+            super(INSTANCE);
         }
 
         @Override

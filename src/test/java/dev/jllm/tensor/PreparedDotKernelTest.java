@@ -185,36 +185,65 @@ class PreparedDotKernelTest {
 
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16"})
-    void floatTypesMultiplyRoundedActivations(GgmlType type) {
+    void floatTypesMultiplyRoundedActivationsInGgmlsOrder(GgmlType type) {
         long seed = System.nanoTime();
         Random random = new Random(seed);
         Kernel kernel = type.kernel();
         ActivationFormat format = ActivationFormat.valueOf(type.name());
         assertEquals(format, kernel.activationFormat());
+        int lanes = KernelVectors.FLOAT_LANES;
         PreparedActivations prepared = new PreparedActivations();
-        for (int n = 1; n <= 70; n++) {
+        for (int n = 1; n <= 200; n += n < 70 ? 1 : 13) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment data = arena.allocate(1 + type.bytesFor((long) n * ROWS)).asSlice(1);
                 for (int i = 0; i < n * ROWS; i++) {
                     FloatKernelTest.Case.valueOf(type.name()).write(random, data, i);
                 }
+                float[] weights = new float[n * ROWS];
+                kernel.dequantize(data, 0, n * ROWS, weights, 0);
                 float[] x = activations(random, n * BATCH);
                 prepared.prepare(format, x, n, BATCH);
+                Kernel tiled = kernel.forProduct(n, ROWS, 2);
+                assertSame(kernel, kernel.forProduct(n, ROWS, 1), "one vector: the vec_dot order");
                 for (int row = 0; row < ROWS; row++) {
                     for (int b = 0; b < BATCH; b++) {
-                        float[] rounded = new float[n];
+                        String where = "seed " + seed + ", " + type + " length " + n + " row " + row + " vector " + b;
+                        float[] rounded = java.util.Arrays.copyOfRange(prepared.floats(), b * n, b * n + n);
                         for (int i = 0; i < n; i++) {
                             float v = x[b * n + i];
-                            rounded[i] = switch (format) {
+                            float want = switch (format) {
                                 case F16 -> Float.float16ToFloat(Float.floatToFloat16(v));
                                 case BF16 -> PreparedActivations.roundToBfloat16(v);
                                 default -> v;
                             };
+                            assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(rounded[i]), where);
                         }
-                        float want = kernel.dot(data, (long) row * n, n, rounded, 0);
+                        double exact = 0;
+                        double scale = 0;
+                        for (int i = 0; i < n; i++) {
+                            exact += (double) weights[row * n + i] * rounded[i];
+                            scale += Math.abs((double) weights[row * n + i] * rounded[i]);
+                        }
+                        double rounding = ROUNDING * scale + Float.MIN_NORMAL;
                         float got = kernel.dotPrepared(data, (long) row * n, n, prepared, b * n);
-                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got),
-                                "seed " + seed + ", " + type + " length " + n + " row " + row + " vector " + b);
+                        assertTrue(Math.abs(got - exact) <= rounding, where + ": " + got + " vs " + exact);
+                        if (type == GgmlType.BF16) {
+                            float want = kernel.dot(data, (long) row * n, n, rounded, 0);
+                            assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), where);
+                            continue;
+                        }
+                        boolean half = type == GgmlType.F16;
+                        float want = FloatDotOrder.vecDotScalar(weights, row * n, n, rounded, 0, lanes, half);
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), where + " (vec_dot)");
+                        if (n % lanes == 0) {
+                            assertTrue(tiled != kernel, "two vectors, whole vectors per row: the tinyBLAS order");
+                            float t = tiled.dotPrepared(data, (long) row * n, n, prepared, b * n);
+                            assertEquals(Float.floatToRawIntBits(FloatDotOrder.tiledScalar(weights, row * n, n, rounded, 0,
+                                    lanes)), Float.floatToRawIntBits(t), where + " (tinyBLAS)");
+                            assertTrue(Math.abs(t - exact) <= rounding, where + ": " + t + " vs " + exact);
+                        } else {
+                            assertSame(kernel, tiled, "tinyBLAS needs whole vectors per row");
+                        }
                     }
                 }
             }
@@ -227,7 +256,9 @@ class PreparedDotKernelTest {
         Random random = new Random(seed);
         for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
             for (int rows : new int[] {37, 40}) {
-                checkMatMul(c, rows, random, "seed " + seed);
+                for (int batch : new int[] {1, 4}) {
+                    checkMatMul(c, rows, batch, random, "seed " + seed);
+                }
             }
         }
         assertSame(Q4_0Kernel.INTERLEAVED, Q4_0Kernel.INSTANCE.forProduct(64, 40, 1));
@@ -236,10 +267,9 @@ class PreparedDotKernelTest {
         assertSame(Q8_0Kernel.INSTANCE, Q8_0Kernel.INSTANCE.forProduct(64, 64, 5));
     }
 
-    private static void checkMatMul(BlockKernelTest.Case c, int rows, Random random, String where) {
+    private static void checkMatMul(BlockKernelTest.Case c, int rows, int batch, Random random, String where) {
         GgmlType type = c.type;
         int n = 32 * 5;
-        int batch = 4;
         try (Arena arena = Arena.ofShared()) { // the thread pool reads it
             MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
             float[] ignored = new float[n * rows];
