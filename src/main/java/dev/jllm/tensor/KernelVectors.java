@@ -102,11 +102,6 @@ final class KernelVectors {
         return (FloatVector) low.or(high).sub(bias).convert(VectorOperators.I2F, 0);
     }
 
-    /** Int lanes to float lanes (exact for the block sums of the prepared dot products). */
-    static FloatVector intsToFloats(IntVector v) {
-        return (FloatVector) v.convert(VectorOperators.I2F, 0);
-    }
-
     /**
      * The 4-lane int and float shapes of the block dot products over prepared activations. ggml's x86 kernels
      * ({@code ggml_vec_dot_q8_0_q8_0} and friends, and llamafile's tinyBLAS) multiply a block of 32 in eight int32
@@ -117,57 +112,7 @@ final class KernelVectors {
     static final VectorSpecies<Integer> LANES4 = IntVector.SPECIES_128;
     static final VectorSpecies<Float> FLOATS4 = FloatVector.SPECIES_128;
 
-    /**
-     * Four lanes of a block's integer dot product: lane k of {@code w} packs the four signed bytes of elements
-     * 4k .. 4k+3 (little-endian); the activations are {@code x[at + 8t + k]} for t = 0..3 (see
-     * {@link PreparedActivations#lanes()}).
-     */
-    static IntVector signedLaneDot(IntVector w, int[] x, int at) {
-        IntVector sum = w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
-                .mul(IntVector.fromArray(LANES4, x, at));
-        sum = sum.add(w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
-                .mul(IntVector.fromArray(LANES4, x, at + 8)));
-        sum = sum.add(w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
-                .mul(IntVector.fromArray(LANES4, x, at + 16)));
-        return sum.add(w.lanewise(VectorOperators.ASHR, 24).mul(IntVector.fromArray(LANES4, x, at + 24)));
-    }
-
-    /** As {@link #signedLaneDot}, for lanes packing unsigned bytes, each taken minus {@code bias}. */
-    static IntVector unsignedLaneDot(IntVector w, int bias, int[] x, int at) {
-        IntVector sum = w.and(0xFF).sub(bias).mul(IntVector.fromArray(LANES4, x, at));
-        sum = sum.add(w.lanewise(VectorOperators.LSHR, 8).and(0xFF).sub(bias).mul(IntVector.fromArray(LANES4, x, at + 8)));
-        sum = sum.add(w.lanewise(VectorOperators.LSHR, 16).and(0xFF).sub(bias).mul(IntVector.fromArray(LANES4, x, at + 16)));
-        return sum.add(w.lanewise(VectorOperators.LSHR, 24).sub(bias).mul(IntVector.fromArray(LANES4, x, at + 24)));
-    }
-
-    /** Lane k (of four) of the 16 bytes at {@code offset}: bytes 4k .. 4k+3, little-endian. */
-    static IntVector loadLanes(MemorySegment data, long offset) {
-        return IntVector.fromMemorySegment(LANES4, data, offset, ByteOrder.LITTLE_ENDIAN);
-    }
-
-    private static final IntVector NIBBLE_SHIFTS_LOW = IntVector.fromArray(LANES4, new int[] {0, 4, 8, 12}, 0);
-    private static final IntVector NIBBLE_SHIFTS_HIGH = IntVector.fromArray(LANES4, new int[] {16, 20, 24, 28}, 0);
-
-    /**
-     * The fifth bits of a Q5 block ({@code qh}, bit j for element j) as 0x10 in the byte of each element, in the lane
-     * layout of {@link #signedLaneDot}: elements 0..15 ({@code high} false) or 16..31 ({@code high} true).
-     */
-    static IntVector fifthBits(int qh, boolean high) {
-        IntVector n = IntVector.broadcast(LANES4, qh)
-                .lanewise(VectorOperators.LSHR, high ? NIBBLE_SHIFTS_HIGH : NIBBLE_SHIFTS_LOW).and(0xF);
-        return n.and(1).lanewise(VectorOperators.LSHL, 4)
-                .or(n.and(2).lanewise(VectorOperators.LSHL, 11))
-                .or(n.and(4).lanewise(VectorOperators.LSHL, 18))
-                .or(n.and(8).lanewise(VectorOperators.LSHL, 25));
-    }
-
-    /** ggml's {@code hsum_float_8} of the eight accumulators [low, high]: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). */
-    static float sumOfEight(FloatVector low, FloatVector high) {
-        FloatVector r = low.add(high);
-        return (r.lane(0) + r.lane(2)) + (r.lane(1) + r.lane(3));
-    }
-
-    /** The scalar twin of {@link #sumOfEight}. */
+    /** ggml's {@code hsum_float_8} of eight accumulators: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). */
     static float sumOfEight(float[] a) {
         return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
     }

@@ -87,17 +87,24 @@ final class Q4_1Kernel implements Kernel {
         float mins = 0f;
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
             int at = xOffset + e;
-            IntVector q = KernelVectors.loadLanes(data, block + QS);
+            IntVector q = IntVector.fromMemorySegment(KernelVectors.LANES4, data, block + QS, ByteOrder.LITTLE_ENDIAN);
             IntVector lowNibbles = q.and(0x0F0F0F0F);
             IntVector highNibbles = q.lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F);
-            IntVector sumLow = KernelVectors.unsignedLaneDot(lowNibbles, 0, lanes, at);
-            IntVector sumHigh = KernelVectors.unsignedLaneDot(highNibbles, 0, lanes, at + 4);
+            IntVector sumLow = IntVector.zero(KernelVectors.LANES4);
+            IntVector sumHigh = IntVector.zero(KernelVectors.LANES4);
+            for (int t = 0; t < 4; t++) {
+                sumLow = sumLow.add(lowNibbles.lanewise(VectorOperators.LSHR, 8 * t).and(0xFF)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t)));
+                sumHigh = sumHigh.add(highNibbles.lanewise(VectorOperators.LSHR, 8 * t).and(0xFF)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t + 4)));
+            }
             FloatVector d = FloatVector.broadcast(KernelVectors.FLOATS4, KernelVectors.f16(data, block) * xd[xBlock]);
-            low = KernelVectors.intsToFloats(sumLow).fma(d, low);
-            high = KernelVectors.intsToFloats(sumHigh).fma(d, high);
+            low = ((FloatVector) sumLow.convert(VectorOperators.I2F, 0)).fma(d, low);
+            high = ((FloatVector) sumHigh.convert(VectorOperators.I2F, 0)).fma(d, high);
             mins += KernelVectors.f16(data, block + M) * xs[xBlock];
         }
-        return KernelVectors.sumOfEight(low, high) + mins;
+        FloatVector sum = low.add(high);
+        return (sum.lane(0) + sum.lane(2)) + (sum.lane(1) + sum.lane(3)) + mins;
     }
 
     /** The scalar twin of {@link #dotPrepared}: the same lanes, FMAs and sums, so the same float. */

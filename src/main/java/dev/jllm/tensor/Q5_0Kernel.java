@@ -82,20 +82,42 @@ final class Q5_0Kernel implements Kernel {
         FloatVector high = FloatVector.zero(KernelVectors.FLOATS4);
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
             int at = xOffset + e;
-            IntVector q = KernelVectors.loadLanes(data, block + QS);
+            IntVector q = IntVector.fromMemorySegment(KernelVectors.LANES4, data, block + QS, ByteOrder.LITTLE_ENDIAN);
             IntVector lowNibbles = q.and(0x0F0F0F0F);
             IntVector highNibbles = q.lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F);
             int qh = data.get(INT_LE, block + QH);
-            lowNibbles = lowNibbles.or(KernelVectors.fifthBits(qh, false));
-            highNibbles = highNibbles.or(KernelVectors.fifthBits(qh, true));
-            IntVector sumLow = KernelVectors.unsignedLaneDot(lowNibbles, 16, lanes, at);
-            IntVector sumHigh = KernelVectors.unsignedLaneDot(highNibbles, 16, lanes, at + 4);
+            // The fifth bit of element j is bit j of qh; it goes to bit 4 of the element's byte. Lane k holds
+            // elements 4k .. 4k+3, whose fifth bits are bits 4k .. 4k+3 of qh (bits 4k+16 .. for elements 16..31).
+            IntVector bits = IntVector.broadcast(KernelVectors.LANES4, qh).lanewise(VectorOperators.LSHR, FIFTH_BIT_SHIFTS);
+            IntVector bitsHigh = bits.lanewise(VectorOperators.LSHR, 16);
+            lowNibbles = lowNibbles
+                    .or(bits.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    .or(bits.lanewise(VectorOperators.LSHL, 11).and(0x1000))
+                    .or(bits.lanewise(VectorOperators.LSHL, 18).and(0x100000))
+                    .or(bits.lanewise(VectorOperators.LSHL, 25).and(0x10000000));
+            highNibbles = highNibbles
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 11).and(0x1000))
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 18).and(0x100000))
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 25).and(0x10000000));
+            IntVector sumLow = IntVector.zero(KernelVectors.LANES4);
+            IntVector sumHigh = IntVector.zero(KernelVectors.LANES4);
+            for (int t = 0; t < 4; t++) {
+                sumLow = sumLow.add(lowNibbles.lanewise(VectorOperators.LSHR, 8 * t).and(0xFF).sub(16)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t)));
+                sumHigh = sumHigh.add(highNibbles.lanewise(VectorOperators.LSHR, 8 * t).and(0xFF).sub(16)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t + 4)));
+            }
             FloatVector d = FloatVector.broadcast(KernelVectors.FLOATS4, KernelVectors.f16(data, block) * xd[xBlock]);
-            low = KernelVectors.intsToFloats(sumLow).fma(d, low);
-            high = KernelVectors.intsToFloats(sumHigh).fma(d, high);
+            low = ((FloatVector) sumLow.convert(VectorOperators.I2F, 0)).fma(d, low);
+            high = ((FloatVector) sumHigh.convert(VectorOperators.I2F, 0)).fma(d, high);
         }
-        return KernelVectors.sumOfEight(low, high);
+        FloatVector sum = low.add(high);
+        return (sum.lane(0) + sum.lane(2)) + (sum.lane(1) + sum.lane(3));
     }
+
+    /** Lane k (of four) shifts qh right by 4k, bringing the fifth bits of elements 4k .. 4k+3 to bits 0..3. */
+    private static final IntVector FIFTH_BIT_SHIFTS = IntVector.fromArray(KernelVectors.LANES4, new int[] {0, 4, 8, 12}, 0);
 
     /** The scalar twin of {@link #dotPrepared}: the same lanes, FMAs and sums, so the same float. */
     static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {

@@ -70,13 +70,22 @@ final class Q8_0Kernel implements Kernel {
         FloatVector high = FloatVector.zero(KernelVectors.FLOATS4);
         for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
             int at = xOffset + e;
-            IntVector sumLow = KernelVectors.signedLaneDot(KernelVectors.loadLanes(data, block + QS), lanes, at);
-            IntVector sumHigh = KernelVectors.signedLaneDot(KernelVectors.loadLanes(data, block + QS + 16), lanes, at + 4);
+            IntVector wLow = IntVector.fromMemorySegment(KernelVectors.LANES4, data, block + QS, ByteOrder.LITTLE_ENDIAN);
+            IntVector wHigh = IntVector.fromMemorySegment(KernelVectors.LANES4, data, block + QS + 16, ByteOrder.LITTLE_ENDIAN);
+            IntVector sumLow = IntVector.zero(KernelVectors.LANES4);
+            IntVector sumHigh = IntVector.zero(KernelVectors.LANES4);
+            for (int t = 0; t < 4; t++) {
+                sumLow = sumLow.add(wLow.lanewise(VectorOperators.LSHL, 24 - 8 * t).lanewise(VectorOperators.ASHR, 24)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t)));
+                sumHigh = sumHigh.add(wHigh.lanewise(VectorOperators.LSHL, 24 - 8 * t).lanewise(VectorOperators.ASHR, 24)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t + 4)));
+            }
             FloatVector d = FloatVector.broadcast(KernelVectors.FLOATS4, KernelVectors.f16(data, block) * xd[xBlock]);
-            low = KernelVectors.intsToFloats(sumLow).fma(d, low);
-            high = KernelVectors.intsToFloats(sumHigh).fma(d, high);
+            low = ((FloatVector) sumLow.convert(VectorOperators.I2F, 0)).fma(d, low);
+            high = ((FloatVector) sumHigh.convert(VectorOperators.I2F, 0)).fma(d, high);
         }
-        return KernelVectors.sumOfEight(low, high);
+        FloatVector sum = low.add(high);
+        return (sum.lane(0) + sum.lane(2)) + (sum.lane(1) + sum.lane(3));
     }
 
     /** The scalar twin of {@link #dotPrepared}: the same lanes, FMAs and sums, so the same float. */
