@@ -15,25 +15,11 @@ final class F32Kernel implements Kernel {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** The product of a matrix times two or more vectors, as llamafile's tinyBLAS sums it (see {@link #forProduct}). */
-    static final Kernel TILED = new ReorderedKernel(INSTANCE) {
-        @Override
-        public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
-            checkFormat(x);
-            return FloatDotOrder.tiled(data, first, count, x.floats(), xOffset, false);
-        }
-    };
-
     /**
-     * ggml multiplies a F32 matrix with {@code ggml_vec_dot_f32} for one vector, and with llamafile's tinyBLAS for
-     * two or more when the row length is a multiple of the vector width; they sum in different orders.
+     * As {@code ggml_vec_dot_f32} sums (see {@link FloatDotOrder#vecDot}), whatever the batch: ggml multiplies two or
+     * more vectors with llamafile's tinyBLAS instead (another order), but one order for every batch keeps batched
+     * and token-at-a-time prefill giving the same logits, and decoding (one vector) is where most logits come from.
      */
-    @Override
-    public Kernel forProduct(int cols, long rows, int batch) {
-        return batch >= 2 && cols % KernelVectors.FLOAT_LANES == 0 ? TILED : this;
-    }
-
-    /** As {@code ggml_vec_dot_f32} sums (see {@link FloatDotOrder#vecDot}). */
     @Override
     public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
         checkFormat(x);

@@ -10,18 +10,14 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * F32 and F16 dot products summed in the order of ggml's SIMD code for this CPU's vector width (16 lanes with
- * AVX-512, 8 with AVX2), so that the matrix products round as llama.cpp's on the same kind of machine.
- *
- * <ul>
- * <li>{@link #vecDot}: {@code ggml_vec_dot_f32} / {@code ggml_vec_dot_f16} ({@code GGML_SIMD}): four accumulators
- * of one vector each over steps of four vectors, FMA; then {@code GGML_F32_VEC_REDUCE}: (acc0 + acc2) + (acc1 +
- * acc3) lane by lane, and the lanes summed as the compiler's {@code _mm512_reduce_add_ps} (GCC) or the
- * {@code _mm_hadd_ps} pair do; then the values past the last whole step, one by one (in float for F32, in double
- * for F16, whose sum ggml keeps as {@code ggml_float}).</li>
- * <li>{@link #tiled}: llamafile's tinyBLAS ({@code llamafile_sgemm}), which ggml uses for two or more vectors when
- * the row length is a multiple of the vector width: one accumulator, FMA, then its {@code hsum}.</li>
- * </ul>
+ * F32 and F16 dot products summed as {@code ggml_vec_dot_f32} / {@code ggml_vec_dot_f16} sum them with this CPU's
+ * vector width (16 lanes with AVX-512, 8 with AVX2), so that the matrix products round as llama.cpp's on the same kind
+ * of machine: four accumulators of one vector each over steps of four vectors, by FMA; then
+ * {@code GGML_F32_VEC_REDUCE}: (acc0 + acc2) + (acc1 + acc3) lane by lane, and the lanes summed as GCC's
+ * {@code _mm512_reduce_add_ps} (or AVX's pair of {@code _mm_hadd_ps}) does; then the values past the last whole step,
+ * one by one, in float for F32 and in double for F16 (whose sum ggml keeps as {@code ggml_float}). For two or more
+ * vectors ggml goes through llamafile's tinyBLAS instead (one accumulator, then its hsum); jllm keeps one order for
+ * every batch (see {@link F32Kernel#dotPrepared}).
  */
 final class FloatDotOrder {
 
@@ -60,15 +56,6 @@ final class FloatDotOrder {
         return sum;
     }
 
-    /** tinyBLAS: count must be a multiple of {@link KernelVectors#FLOAT_LANES}. */
-    static float tiled(MemorySegment data, long first, int count, float[] x, int xOffset, boolean half) {
-        FloatVector acc = FloatVector.zero(FLOATS);
-        for (int i = 0; i < count; i += FLOAT_LANES) {
-            acc = load(data, first + i, half).fma(FloatVector.fromArray(FLOATS, x, xOffset + i), acc);
-        }
-        return reduceTiled(acc);
-    }
-
     private static FloatVector load(MemorySegment data, long element, boolean half) {
         return half
                 ? KernelVectors.halfToFloat(KernelVectors.loadShorts(data, element * 2))
@@ -82,16 +69,6 @@ final class FloatDotOrder {
             // AVX: low half + high half, then two _mm_hadd_ps.
             case 8 -> (v.lane(0) + v.lane(4) + (v.lane(1) + v.lane(5))) + (v.lane(2) + v.lane(6) + (v.lane(3) + v.lane(7)));
             default -> (v.lane(0) + v.lane(1)) + (v.lane(2) + v.lane(3));
-        };
-    }
-
-    /** tinyBLAS's {@code hsum} of one vector. */
-    static float reduceTiled(FloatVector v) {
-        return switch (v.length()) {
-            case 16 -> gccReduce16(v);
-            // low half + high half, then + movehl, then + movehdup (as hsum_float_8).
-            case 8 -> (v.lane(0) + v.lane(4) + (v.lane(2) + v.lane(6))) + (v.lane(1) + v.lane(5) + (v.lane(3) + v.lane(7)));
-            default -> (v.lane(0) + v.lane(2)) + (v.lane(1) + v.lane(3));
         };
     }
 
@@ -121,7 +98,7 @@ final class FloatDotOrder {
         for (int l = 0; l < lanes; l++) {
             folded[l] = (acc[l] + acc[2 * lanes + l]) + (acc[lanes + l] + acc[3 * lanes + l]);
         }
-        float reduced = reduceScalar(folded, true);
+        float reduced = reduceScalar(folded);
         if (half) {
             double sum = reduced;
             for (int i = whole; i < count; i++) {
@@ -136,18 +113,7 @@ final class FloatDotOrder {
         return sum;
     }
 
-    /** The scalar twin of {@link #tiled}. */
-    static float tiledScalar(float[] w, int wOffset, int count, float[] x, int xOffset, int lanes) {
-        float[] acc = new float[lanes];
-        for (int i = 0; i < count; i += lanes) {
-            for (int l = 0; l < lanes; l++) {
-                acc[l] = Math.fma(w[wOffset + i + l], x[xOffset + i + l], acc[l]);
-            }
-        }
-        return reduceScalar(acc, false);
-    }
-
-    private static float reduceScalar(float[] a, boolean vecDot) {
+    private static float reduceScalar(float[] a) {
         return switch (a.length) {
             case 16 -> {
                 float[] t = new float[4];
@@ -156,10 +122,8 @@ final class FloatDotOrder {
                 }
                 yield (t[0] + t[2]) + (t[1] + t[3]);
             }
-            case 8 -> vecDot
-                    ? (a[0] + a[4] + (a[1] + a[5])) + (a[2] + a[6] + (a[3] + a[7]))
-                    : (a[0] + a[4] + (a[2] + a[6])) + (a[1] + a[5] + (a[3] + a[7]));
-            default -> vecDot ? (a[0] + a[1]) + (a[2] + a[3]) : (a[0] + a[2]) + (a[1] + a[3]);
+            case 8 -> (a[0] + a[4] + (a[1] + a[5])) + (a[2] + a[6] + (a[3] + a[7]));
+            default -> (a[0] + a[1]) + (a[2] + a[3]);
         };
     }
 }

@@ -21,9 +21,9 @@ public interface Kernel {
     /**
      * The kernel for one matrix product: a weight matrix of this type with {@code rows} rows of {@code cols} values
      * times {@code batch} vectors. ggml's CPU backend picks its kernel by shape (a Q4_0 matrix with a multiple of 8
-     * rows is repacked eight rows at a time on x86; float matrices times two or more vectors go through llamafile's
-     * tinyBLAS), and each kernel sums in its own order; this returns a kernel whose {@link #dotPrepared} rounds as
-     * the one ggml would use. The default is this kernel.
+     * rows is repacked eight rows at a time on x86), and each kernel sums in its own order; this returns a kernel
+     * whose {@link #dotPrepared} rounds as the one ggml would use. The default is this kernel. (A choice that depended
+     * on the batch would make batched and token-at-a-time prefill disagree; none does so far.)
      */
     default Kernel forProduct(int cols, long rows, int batch) {
         return this;
