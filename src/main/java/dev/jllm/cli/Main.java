@@ -19,8 +19,11 @@ import picocli.CommandLine.Command;
         description = "LLaMA-family inference in Java.",
         subcommands = {
             GenerateCommand.class,
+            BenchCommand.class,
             PerplexityCommand.class,
             InspectCommand.class, ChatCommand.class, TemplateCommand.class,
+            PullCommand.class, ListCommand.class, RmCommand.class,
+            SynthCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {
