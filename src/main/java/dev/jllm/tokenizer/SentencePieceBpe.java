@@ -7,11 +7,9 @@ import static dev.jllm.tokenizer.TokenizerSpec.TYPE_UNKNOWN;
 import static dev.jllm.tokenizer.TokenizerSpec.TYPE_USER_DEFINED;
 
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
 
@@ -24,6 +22,11 @@ import java.util.PriorityQueue;
  * adjacent pair whose concatenation is the token with the highest score is merged (ties: leftmost) until no pair is a
  * token. Pieces that are not tokens fall back to {@code <0xNN>} byte tokens. A priority queue of candidate pairs over
  * a linked list of symbols keeps this O(n log n).
+ *
+ * <p>A vocabulary that comes with merges (Hugging Face's {@code tokenizer.json} in SentencePiece style: BPE with
+ * {@code byte_fallback}) merges by their rank instead, as Hugging Face's BPE does: the adjacent pair of tokens with the
+ * lowest-ranked merge first (ties: leftmost). Converted from a SentencePiece model, its merges are ordered by the score
+ * of the merged piece, so both rules give the same tokens.
  */
 public final class SentencePieceBpe implements Tokenizer {
 
@@ -34,8 +37,9 @@ public final class SentencePieceBpe implements Tokenizer {
     private final int[] types;
     private final Map<String, Integer> idsByPiece;
     private final int[] byteTokenIds;
-    /** Control, user-defined and unknown tokens, longest text (in UTF-8 bytes) first. */
-    private final int[] specialIds;
+    private final SpecialTokens specialTokens;
+    /** Merges by rank, or null to merge by score. */
+    private final MergeTable merges;
     /** The bytes each token adds to the text, before the leading space is stripped. */
     private final byte[][] decodedBytes;
     private final boolean[] endOfGeneration;
@@ -96,15 +100,12 @@ public final class SentencePieceBpe implements Tokenizer {
             byteTokenIds[b] = id != null ? id : unkId;
         }
 
-        List<Integer> special = new ArrayList<>();
-        for (int id = 0; id < size; id++) {
-            int type = types[id];
-            if ((type == TYPE_CONTROL || type == TYPE_USER_DEFINED || type == TYPE_UNKNOWN) && !pieces[id].isEmpty()) {
-                special.add(id);
-            }
+        if (spec.stripFlags() != null && spec.stripFlags().length != size) {
+            throw new TokenizerException(
+                    "tokenizer has " + size + " tokens but " + spec.stripFlags().length + " strip flags");
         }
-        special.sort(Comparator.comparingInt((Integer id) -> -utf8Length(pieces[id])).thenComparingInt(id -> id));
-        specialIds = special.stream().mapToInt(Integer::intValue).toArray();
+        specialTokens = new SpecialTokens(pieces, types, spec.stripFlags());
+        merges = spec.merges() != null ? new MergeTable(spec.merges(), idsByPiece) : null;
 
         decodedBytes = new byte[size][];
         for (int id = 0; id < size; id++) {
@@ -118,10 +119,6 @@ public final class SentencePieceBpe implements Tokenizer {
             throw new TokenizerException(what + " id " + id + " is outside the vocabulary of " + size + " tokens");
         }
         return id;
-    }
-
-    private static int utf8Length(String s) {
-        return s.getBytes(StandardCharsets.UTF_8).length;
     }
 
     private byte[] decodeToken(int id) {
@@ -159,12 +156,12 @@ public final class SentencePieceBpe implements Tokenizer {
             out.add(bosId);
         }
         boolean afterSpecial = true; // the start of the text counts as following a special token
-        for (Fragment fragment : partition(text, parseSpecial)) {
-            if (fragment.token >= 0) {
-                out.add(fragment.token);
+        for (SpecialTokens.Fragment fragment : specialTokens.partition(text, parseSpecial)) {
+            if (!fragment.isText()) {
+                out.add(fragment.token());
                 afterSpecial = true;
             } else {
-                String raw = text.substring(fragment.start, fragment.end);
+                String raw = text.substring(fragment.start(), fragment.end());
                 if (addSpacePrefix && afterSpecial) {
                     raw = " " + raw;
                 }
@@ -181,57 +178,8 @@ public final class SentencePieceBpe implements Tokenizer {
         return out.toArray();
     }
 
-    /** A stretch of text {@code [start, end)} (token -1) or a special token. */
-    private record Fragment(int start, int end, int token) {
-    }
-
-    /** llama.cpp's {@code tokenizer_st_partition}: cuts special-token texts out, longest first, leftmost first. */
-    private List<Fragment> partition(String text, boolean parseSpecial) {
-        List<Fragment> fragments = new ArrayList<>();
-        if (text.isEmpty()) {
-            return fragments;
-        }
-        fragments.add(new Fragment(0, text.length(), -1));
-        for (int id : specialIds) {
-            if (!parseSpecial && (types[id] == TYPE_CONTROL || types[id] == TYPE_UNKNOWN)) {
-                continue;
-            }
-            String special = pieces[id];
-            List<Fragment> split = null;
-            for (int i = 0; i < fragments.size(); i++) {
-                Fragment fragment = fragments.get(i);
-                int match = fragment.token >= 0 ? -1 : text.indexOf(special, fragment.start, fragment.end);
-                if (match < 0) {
-                    if (split != null) {
-                        split.add(fragment);
-                    }
-                    continue;
-                }
-                if (split == null) {
-                    split = new ArrayList<>(fragments.subList(0, i));
-                }
-                int from = fragment.start;
-                while (match >= 0) {
-                    if (match > from) {
-                        split.add(new Fragment(from, match, -1));
-                    }
-                    split.add(new Fragment(match, match + special.length(), id));
-                    from = match + special.length();
-                    match = text.indexOf(special, from, fragment.end);
-                }
-                if (from < fragment.end) {
-                    split.add(new Fragment(from, fragment.end, -1));
-                }
-            }
-            if (split != null) {
-                fragments = split;
-            }
-        }
-        return fragments;
-    }
-
     /** A candidate merge of symbols {@code left} and {@code right}, {@code length} chars long. */
-    private record Bigram(int left, int right, float score, int length) {
+    private record Bigram(int left, int right, double score, int length) {
     }
 
     /** Highest score first, then leftmost. Compares floats with {@code <}, so -0.0 and 0.0 tie, as in llama.cpp. */
@@ -307,6 +255,15 @@ public final class SentencePieceBpe implements Tokenizer {
             return;
         }
         int chars = length[left] + length[right];
+        if (merges != null) {
+            Integer leftId = idsByPiece.get(text.substring(start[left], start[left] + length[left]));
+            Integer rightId = idsByPiece.get(text.substring(start[right], start[right] + length[right]));
+            int rank = leftId == null || rightId == null ? -1 : merges.rank(leftId, rightId);
+            if (rank >= 0) {
+                queue.add(new Bigram(left, right, -(double) rank, chars));
+            }
+            return;
+        }
         Integer id = idsByPiece.get(text.substring(start[left], start[left] + chars));
         if (id != null) {
             queue.add(new Bigram(left, right, scores[id], chars));
@@ -324,6 +281,15 @@ public final class SentencePieceBpe implements Tokenizer {
             return Arrays.copyOfRange(bytes, 1, bytes.length);
         }
         return bytes.clone();
+    }
+
+    @Override
+    public byte[] renderBytes(int id) {
+        checkToken(id);
+        int type = types[id];
+        return type == TYPE_CONTROL || type == TYPE_UNKNOWN || type == TokenizerSpec.TYPE_UNUSED
+                ? pieces[id].getBytes(StandardCharsets.UTF_8)
+                : decodedBytes[id].clone();
     }
 
     @Override
@@ -371,27 +337,6 @@ public final class SentencePieceBpe implements Tokenizer {
     private void checkToken(int id) {
         if (id < 0 || id >= pieces.length) {
             throw new TokenizerException("token id " + id + " is outside the vocabulary of " + pieces.length + " tokens");
-        }
-    }
-
-    /** A growable int array. */
-    private static final class IntList {
-        private int[] values;
-        private int size;
-
-        IntList(int capacity) {
-            values = new int[Math.max(4, capacity)];
-        }
-
-        void add(int value) {
-            if (size == values.length) {
-                values = Arrays.copyOf(values, values.length * 2);
-            }
-            values[size++] = value;
-        }
-
-        int[] toArray() {
-            return Arrays.copyOf(values, size);
         }
     }
 }
