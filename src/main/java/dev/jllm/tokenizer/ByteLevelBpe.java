@@ -158,8 +158,7 @@ public final class ByteLevelBpe implements Tokenizer {
         private int[] ids = new int[64];
         private int[] prev = new int[64];
         private int[] next = new int[64];
-        private long[] heap = new long[64];
-        private int heapSize;
+        private final LongHeap heap = new LongHeap();
 
         WordEncoder(IntList out) {
             this.out = out;
@@ -185,14 +184,14 @@ public final class ByteLevelBpe implements Tokenizer {
                 prev[i] = i - 1;
                 next[i] = i + 1 < n ? i + 1 : -1;
             }
-            heapSize = 0;
+            heap.clear();
             for (int i = 1; i < n; i++) {
                 pushPair(i - 1, i);
             }
-            while (heapSize > 0) {
-                long top = pop();
-                int rank = (int) (top >>> 32);
-                int left = (int) top;
+            while (!heap.isEmpty()) {
+                long top = heap.pop();
+                int rank = LongHeap.priority(top);
+                int left = LongHeap.left(top);
                 int right = next[left];
                 // Skip pairs that an earlier merge changed: the pair at 'left' must still be this merge.
                 if (ids[left] == -2 || right < 0 || merges.rank(ids[left], ids[right]) != rank) {
@@ -249,46 +248,9 @@ public final class ByteLevelBpe implements Tokenizer {
 
         private void pushPair(int left, int right) {
             int rank = merges.rank(ids[left], ids[right]);
-            if (rank < 0) {
-                return;
+            if (rank >= 0) {
+                heap.push(LongHeap.entry(rank, left)); // lowest rank first, then leftmost
             }
-            // Lowest rank first, then leftmost: both in one long.
-            long entry = ((long) rank << 32) | left;
-            if (heapSize == heap.length) {
-                heap = Arrays.copyOf(heap, heap.length * 2);
-            }
-            int i = heapSize++;
-            while (i > 0) {
-                int parent = (i - 1) >>> 1;
-                if (heap[parent] <= entry) {
-                    break;
-                }
-                heap[i] = heap[parent];
-                i = parent;
-            }
-            heap[i] = entry;
-        }
-
-        private long pop() {
-            long top = heap[0];
-            long last = heap[--heapSize];
-            int i = 0;
-            while (true) {
-                int child = 2 * i + 1;
-                if (child >= heapSize) {
-                    break;
-                }
-                if (child + 1 < heapSize && heap[child + 1] < heap[child]) {
-                    child++;
-                }
-                if (heap[child] >= last) {
-                    break;
-                }
-                heap[i] = heap[child];
-                i = child;
-            }
-            heap[i] = last;
-            return top;
         }
     }
 

@@ -8,10 +8,8 @@ import static dev.jllm.tokenizer.TokenizerSpec.TYPE_USER_DEFINED;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.PriorityQueue;
 
 /**
  * SentencePiece BPE as llama.cpp runs it ({@code tokenizer.ggml.model = "llama"}, llama.cpp's {@code llm_tokenizer_spm}).
@@ -34,6 +32,8 @@ public final class SentencePieceBpe implements Tokenizer {
 
     private final String[] pieces;
     private final float[] scores;
+    /** Per token, the rank of its score among all scores, highest first (equal scores share a rank). */
+    private final int[] scorePriority;
     private final int[] types;
     private final Map<String, Integer> idsByPiece;
     private final int[] byteTokenIds;
@@ -76,6 +76,7 @@ public final class SentencePieceBpe implements Tokenizer {
             types = new int[size];
             Arrays.fill(types, TYPE_NORMAL);
         }
+        scorePriority = scorePriorities(scores);
         bosId = checkId(spec.bosId(), size, "BOS");
         eosId = checkId(spec.eosId(), size, "EOS");
         unkId = checkId(spec.unkId(), size, "unknown-token");
@@ -112,6 +113,33 @@ public final class SentencePieceBpe implements Tokenizer {
             decodedBytes[id] = decodeToken(id);
         }
         endOfGeneration = EndOfGeneration.flags(spec);
+    }
+
+    /**
+     * Scores as ranks, highest first. Compared as llama.cpp compares them (with {@code <}), so -0.0 and 0.0 tie;
+     * NaN ranks last.
+     */
+    private static int[] scorePriorities(float[] scores) {
+        float[] distinct = new float[scores.length];
+        for (int i = 0; i < scores.length; i++) {
+            distinct[i] = normalized(scores[i]);
+        }
+        Arrays.sort(distinct);
+        int n = 0;
+        for (float score : distinct) {
+            if (n == 0 || distinct[n - 1] != score) {
+                distinct[n++] = score;
+            }
+        }
+        int[] priorities = new int[scores.length];
+        for (int i = 0; i < scores.length; i++) {
+            priorities[i] = n - 1 - Arrays.binarySearch(distinct, 0, n, normalized(scores[i]));
+        }
+        return priorities;
+    }
+
+    private static float normalized(float score) {
+        return Float.isNaN(score) ? Float.NEGATIVE_INFINITY : score + 0.0f; // -0.0 + 0.0 == 0.0
     }
 
     private static int checkId(int id, int size, String what) {
@@ -178,17 +206,6 @@ public final class SentencePieceBpe implements Tokenizer {
         return out.toArray();
     }
 
-    /** A candidate merge of symbols {@code left} and {@code right}, {@code length} chars long. */
-    private record Bigram(int left, int right, double score, int length) {
-    }
-
-    /** Highest score first, then leftmost. Compares floats with {@code <}, so -0.0 and 0.0 tie, as in llama.cpp. */
-    private static final Comparator<Bigram> BEST_FIRST = (a, b) -> {
-        if (a.score > b.score) return -1;
-        if (a.score < b.score) return 1;
-        return Integer.compare(a.left, b.left);
-    };
-
     /** Encodes text whose spaces are already {@code '▁'}. */
     private void encodeText(String text, IntList out) {
         int count = text.codePointCount(0, text.length());
@@ -198,75 +215,102 @@ public final class SentencePieceBpe implements Tokenizer {
         // Symbols: one per character at first, a doubly linked list; a merged-away symbol has length 0.
         int[] start = new int[count];
         int[] length = new int[count];
+        int[] ids = new int[count]; // the token each symbol is, or -1
         int[] prev = new int[count];
         int[] next = new int[count];
         for (int i = 0, offset = 0; i < count; i++) {
             int chars = Character.charCount(text.codePointAt(offset));
             start[i] = offset;
             length[i] = chars;
+            ids[i] = idOf(text, offset, chars);
             prev[i] = i - 1;
             next[i] = i + 1 < count ? i + 1 : -1;
             offset += chars;
         }
+        Symbols symbols = new Symbols(text, start, length, ids);
 
-        PriorityQueue<Bigram> queue = new PriorityQueue<>(Math.max(1, count), BEST_FIRST);
+        LongHeap heap = new LongHeap();
         for (int i = 1; i < count; i++) {
-            addBigram(text, start, length, i - 1, i, queue);
+            pushPair(symbols, i - 1, i, heap);
         }
-        while (!queue.isEmpty()) {
-            Bigram bigram = queue.poll();
-            int left = bigram.left;
-            int right = bigram.right;
-            // Skip candidates that a merge has made stale.
-            if (length[left] == 0 || length[right] == 0 || length[left] + length[right] != bigram.length) {
+        while (!heap.isEmpty()) {
+            long top = heap.pop();
+            int left = LongHeap.left(top);
+            int right = length[left] == 0 ? -1 : next[left];
+            // Skip candidates that a merge has made stale: the pair at 'left' must still merge with this priority.
+            // (Another pair with the same priority at the same place is just as good: it is this very candidate.)
+            long pair = right < 0 ? -1 : pairPriority(symbols, left, right);
+            if (pair < 0 || (int) (pair >>> 32) != LongHeap.priority(top)) {
                 continue;
             }
             length[left] += length[right];
             length[right] = 0;
+            ids[left] = (int) pair;
             next[left] = next[right];
             if (next[right] >= 0) {
                 prev[next[right]] = left;
             }
-            addBigram(text, start, length, prev[left], left, queue);
-            addBigram(text, start, length, left, next[left], queue);
+            if (prev[left] >= 0) {
+                pushPair(symbols, prev[left], left, heap);
+            }
+            if (next[left] >= 0) {
+                pushPair(symbols, left, next[left], heap);
+            }
         }
 
         for (int i = 0; i != -1; i = next[i]) {
-            String piece = text.substring(start[i], start[i] + length[i]);
-            Integer id = idsByPiece.get(piece);
-            if (id != null) {
-                out.add(id);
-            } else {
-                for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
-                    int byteId = byteTokenIds[b & 0xFF];
-                    if (byteId < 0) {
-                        throw new TokenizerException(String.format(
-                                "cannot encode byte 0x%02X: the vocabulary has no byte token and no unknown token",
-                                b & 0xFF));
-                    }
-                    out.add(byteId);
+            if (ids[i] >= 0) {
+                out.add(ids[i]);
+                continue;
+            }
+            for (byte b : text.substring(start[i], start[i] + length[i]).getBytes(StandardCharsets.UTF_8)) {
+                int byteId = byteTokenIds[b & 0xFF];
+                if (byteId < 0) {
+                    throw new TokenizerException(String.format(
+                            "cannot encode byte 0x%02X: the vocabulary has no byte token and no unknown token",
+                            b & 0xFF));
                 }
+                out.add(byteId);
             }
         }
     }
 
-    private void addBigram(String text, int[] start, int[] length, int left, int right, PriorityQueue<Bigram> queue) {
-        if (left < 0 || right < 0) {
-            return;
-        }
-        int chars = length[left] + length[right];
+    /** The symbols of one text being merged. */
+    private record Symbols(String text, int[] start, int[] length, int[] ids) {
+    }
+
+    private int idOf(String text, int start, int length) {
+        Integer id = idsByPiece.get(text.substring(start, start + length));
+        return id != null ? id : -1;
+    }
+
+    /**
+     * Whether symbols {@code left} and {@code right} merge: (priority &lt;&lt; 32 | token made), lower priority first,
+     * or -1. By score: the token their concatenation is, highest score first. By rank: the merge of their two tokens.
+     */
+    private long pairPriority(Symbols symbols, int left, int right) {
+        int token;
+        int priority;
         if (merges != null) {
-            Integer leftId = idsByPiece.get(text.substring(start[left], start[left] + length[left]));
-            Integer rightId = idsByPiece.get(text.substring(start[right], start[right] + length[right]));
-            int rank = leftId == null || rightId == null ? -1 : merges.rank(leftId, rightId);
-            if (rank >= 0) {
-                queue.add(new Bigram(left, right, -(double) rank, chars));
+            priority = merges.rank(symbols.ids[left], symbols.ids[right]);
+            if (priority < 0) {
+                return -1;
             }
-            return;
+            token = merges.result(priority);
+        } else {
+            token = idOf(symbols.text, symbols.start[left], symbols.length[left] + symbols.length[right]);
+            if (token < 0) {
+                return -1;
+            }
+            priority = scorePriority[token];
         }
-        Integer id = idsByPiece.get(text.substring(start[left], start[left] + chars));
-        if (id != null) {
-            queue.add(new Bigram(left, right, scores[id], chars));
+        return ((long) priority << 32) | token;
+    }
+
+    private void pushPair(Symbols symbols, int left, int right, LongHeap heap) {
+        long pair = pairPriority(symbols, left, right);
+        if (pair >= 0) {
+            heap.push(LongHeap.entry((int) (pair >>> 32), left)); // then leftmost
         }
     }
 
