@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
             GenerateCommand.class,
             PerplexityCommand.class,
             InspectCommand.class,
+            TokenizeCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {
