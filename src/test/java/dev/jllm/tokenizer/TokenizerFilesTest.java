@@ -72,6 +72,23 @@ class TokenizerFilesTest {
         assertEquals("▁b", tokenizer.piece(ids[ids.length - 1]));
     }
 
+    @Test
+    void tokenizerConfigBesideTheJsonDecidesBosEosAndTemplate() throws IOException {
+        Path json = json("tokenizer.json", "[\"a b\"]");
+        TokenizerSpec bare = TokenizerFiles.load(json);
+        assertEquals(-1, bare.bosId());
+        assertFalse(bare.addBos());
+        Files.writeString(dir.resolve("tokenizer_config.json"), """
+                {"add_bos_token": true, "add_eos_token": true, "bos_token": {"content": "a"}, "eos_token": "b",
+                 "chat_template": "{{ messages }}"}""");
+        TokenizerSpec configured = TokenizerFiles.load(json);
+        assertEquals(0, configured.bosId());
+        assertEquals(1, configured.eosId());
+        assertTrue(configured.addBos() && configured.addEos());
+        assertEquals("{{ messages }}", configured.chatTemplate());
+        assertArrayEquals(new int[] {0, 2, 1}, Tokenizer.from(configured).encode("ab", true, true, false));
+    }
+
     // ------------------------------------------------------------------------------------------ broken files
 
     @Test

@@ -60,6 +60,17 @@ class TokenizerLoadersAgreeTest {
         tokenizers.put("tokenizer.model", SharedVocabs.tokenizer(SharedVocabs.LLAMA2_MODEL));
         tokenizers.put("tokenizer.bin", SharedVocabs.tokenizer(SharedVocabs.LLAMA2_BIN));
         tokenizers.put("tokenizer.json (merges by rank)", Tokenizer.from(jsonSpec));
+        // The newer layout: no normalizer, a Metaspace pre-tokenizer that prepends '▁' to the first word.
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode root = (ObjectNode) mapper.readTree(json.toFile());
+        root.putNull("normalizer");
+        root.putObject("pre_tokenizer").put("type", "Metaspace").put("replacement", "▁")
+                .put("prepend_scheme", "first").put("split", false);
+        Path metaspace = dir.resolve("metaspace-tokenizer.json");
+        mapper.writeValue(metaspace.toFile(), root);
+        TokenizerSpec metaspaceSpec = TokenizerFiles.load(metaspace);
+        assertTrue(metaspaceSpec.addSpacePrefix());
+        tokenizers.put("tokenizer.json (Metaspace)", Tokenizer.from(metaspaceSpec));
         assertAllAgree(tokenizers, SharedVocabs.LLAMA_SPM,
                 SharedData.bracketedIds("golden/tokenize_ppl_text_ggml-vocab-llama-spm.txt"));
     }
@@ -184,6 +195,44 @@ class TokenizerLoadersAgreeTest {
         }
         // Llama 3.1's end of message, under its tiktoken name.
         assertTrue(SharedVocabs.tokenizer(SharedVocabs.LLAMA3_TIKTOKEN).isEndOfGeneration(128008));
+    }
+
+    // ------------------------------------------------------------------------------------------------- GPT-2
+
+    @Test
+    void gpt2TokenizerJsonAgreesWithTheGguf() throws IOException {
+        TokenizerSpec gguf = SharedVocabs.spec(SharedVocabs.GPT2);
+        // GPT-2's tokenizer.json layout: a ByteLevel pre-tokenizer with its own regex, merges as pairs.
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode root = mapper.createObjectNode();
+        root.putArray("added_tokens").addObject().put("id", 50256).put("content", "<|endoftext|>")
+                .put("single_word", false).put("lstrip", false).put("rstrip", false).put("normalized", true)
+                .put("special", true);
+        root.putNull("normalizer");
+        root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false)
+                .put("trim_offsets", true).put("use_regex", true);
+        root.putObject("decoder").put("type", "ByteLevel");
+        ObjectNode model = root.putObject("model").put("type", "BPE").put("ignore_merges", false);
+        ObjectNode vocab = model.putObject("vocab");
+        for (int id = 0; id < gguf.vocabSize(); id++) {
+            vocab.put(gguf.tokens()[id], id);
+        }
+        ArrayNode merges = model.putArray("merges");
+        for (String merge : gguf.merges()) {
+            int space = merge.indexOf(' ', 1);
+            merges.addArray().add(merge.substring(0, space)).add(merge.substring(space + 1));
+        }
+        Path file = dir.resolve("gpt2-tokenizer.json");
+        mapper.writeValue(file.toFile(), root);
+        TokenizerSpec json = TokenizerFiles.load(file);
+        assertEquals("gpt-2", json.pre());
+        assertFalse(json.ignoreMerges() || json.addBos());
+        assertEquals(50256, json.eosId());
+        assertEquals(gguf.merges(), json.merges());
+        Tokenizer fromJson = Tokenizer.from(json);
+        for (SharedVocabs.Vector vector : SharedVocabs.vectors(SharedVocabs.GPT2)) {
+            assertArrayEquals(vector.ids(), fromJson.encode(vector.text(), false, false), vector.toString());
+        }
     }
 
     // ------------------------------------------------------------------------------------------------- helpers
