@@ -19,9 +19,11 @@ import picocli.CommandLine.Command;
         description = "LLaMA-family inference in Java.",
         subcommands = {
             GenerateCommand.class,
+            BenchCommand.class,
             PerplexityCommand.class,
             InspectCommand.class,
             TokenizeCommand.class,
+            PullCommand.class, ListCommand.class, RmCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

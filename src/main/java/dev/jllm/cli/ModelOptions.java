@@ -3,15 +3,30 @@ package dev.jllm.cli;
 import dev.jllm.engine.Model;
 import dev.jllm.model.KvCache;
 import dev.jllm.tensor.Parallel;
+import java.io.PrintStream;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** Options every command that runs a model shares. */
 final class ModelOptions {
 
-    @Option(names = {"-m", "--model"}, required = true, paramLabel = "FILE",
-            description = "Model file: GGUF, llama2.c checkpoint (.bin) or flat FP16 binary.")
+    @Option(names = {"-m", "--model"}, paramLabel = "FILE",
+            description = "Model file: GGUF, llama2.c checkpoint (.bin) or flat FP16 binary. Give -m or -hf.")
     Path model;
+
+    @Option(names = {"-hf", "--hf-repo"}, paramLabel = "REPO[:FILE]",
+            description = "A model on the Hugging Face Hub (e.g. TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF:Q4_K_M):"
+                    + " pulled into the cache unless it is there, then run. See jllm pull.")
+    String hfRepo;
+
+    @Mixin
+    HubOptions hub = new HubOptions();
+
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec mixee;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",
             description = "Tokenizer file for formats that keep it apart (llama2.c tokenizer.bin). Default: the model's own,"
@@ -43,7 +58,23 @@ final class ModelOptions {
             }
             Parallel.configure(threads);
         }
-        return Model.load(model, tokenizer);
+        return Model.load(modelPath(), tokenizer);
+    }
+
+    /** The local file given by -m, or the cached path of the -hf model (pulled first when missing). */
+    Path modelPath() {
+        if (model == null && hfRepo == null) {
+            throw new UserInputException("no model given: use -m FILE for a local file, or -hf REPO[:FILE] for a model"
+                    + " from the Hugging Face Hub");
+        }
+        if (model != null && hfRepo != null) {
+            throw new UserInputException("give either -m FILE or -hf REPO[:FILE], not both");
+        }
+        if (model != null) {
+            return model;
+        }
+        PrintStream err = mixee != null && mixee.userObject() instanceof IoCommand io ? io.err : System.err;
+        return hub.pull(hfRepo, err).path();
     }
 
     /** The context size asked for (0 or absent: the model's default); warns when it exceeds the trained context. */

@@ -6,4 +6,8 @@ final class UserInputException extends RuntimeException {
     UserInputException(String message) {
         super(message);
     }
+
+    UserInputException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }
