@@ -12,7 +12,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Byte-level BPE beyond llama.cpp's vectors: the byte alphabet, merge order, ignore_merges, special tokens. */
-class ByteLevelBpeTest {
+class ByteLevelBpeTokenizerTest {
 
     @Test
     void gpt2ByteAlphabet() {
