@@ -22,8 +22,8 @@ import picocli.CommandLine.Option;
 
 /** Text to token ids and back, like llama.cpp's {@code llama-tokenize}. */
 @Command(name = "tokenize", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Print the tokens of a text, one per line as 'id -> 'piece'' (or as a list with --ids),",
-            "or with --detokenize the text of token ids."})
+        description = "Print the tokens of a text, one per line as  id -> 'piece'  (or as a list with --ids),"
+                + " like llama.cpp's llama-tokenize; or with --detokenize the text of token ids.")
 final class TokenizeCommand extends IoCommand implements Runnable {
 
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "FILE",

@@ -184,7 +184,12 @@ enum PreTokenizer {
 
     /** The pre-tokenizer a GGUF {@code tokenizer.ggml.pre} names (llama.cpp's groups). */
     static PreTokenizer forName(String name) {
-        String key = name == null ? "" : name.toLowerCase(Locale.ROOT);
+        if (name == null || name.equals("default")) {
+            throw new TokenizerException("byte-level BPE without a named pre-tokenizer (tokenizer.ggml.pre '" + name
+                    + "': llama.cpp's generic fallback) is not supported (supported: the Llama 3 group such as"
+                    + " 'llama-bpe', and 'gpt-2')");
+        }
+        String key = name.toLowerCase(Locale.ROOT);
         if (TokenizerSpec.LLAMA3_PRE.contains(key)) {
             return LLAMA3;
         }

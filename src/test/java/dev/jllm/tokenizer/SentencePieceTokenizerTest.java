@@ -191,7 +191,7 @@ class SentencePieceTokenizerTest {
         TokenizerSpec gpt2 = new TokenizerSpec("gpt2", "default", llama.tokens(), null, llama.tokenTypes(),
                 List.of(), 1, 2, 0, -1, false, false, false, null);
         TokenizerException e = assertThrows(TokenizerException.class, () -> Tokenizer.from(gpt2));
-        assertTrue(e.getMessage().contains("pre-tokenizer 'default'"), e.getMessage());
+        assertTrue(e.getMessage().contains("tokenizer.ggml.pre 'default'"), e.getMessage());
         TokenizerSpec other = new TokenizerSpec("bert", null, llama.tokens(), null, null, null, -1, -1, -1, -1,
                 false, false, false, null);
         e = assertThrows(TokenizerException.class, () -> Tokenizer.from(other));
