@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             TokenizeCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
+            SynthCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

@@ -13,6 +13,12 @@ final class BF16Kernel implements Kernel {
 
     static final BF16Kernel INSTANCE = new BF16Kernel();
 
+    /** ggml multiplies BF16 weights with activations rounded to BF16. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.BF16;
+    }
+
     @Override
     public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
         long base = first * 2;

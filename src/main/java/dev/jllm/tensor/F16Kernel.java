@@ -13,6 +13,29 @@ final class F16Kernel implements Kernel {
 
     static final F16Kernel INSTANCE = new F16Kernel();
 
+    /** ggml multiplies F16 weights with activations rounded to F16. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.F16;
+    }
+
+    /**
+     * As {@code ggml_vec_dot_f16} sums (see {@link FloatDotOrder#vecDot}), whatever the batch: ggml multiplies two or
+     * more vectors with llamafile's tinyBLAS instead (another order), but one order for every batch keeps batched
+     * and token-at-a-time prefill giving the same logits, and decoding (one vector) is where most logits come from.
+     */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        checkFormat(x);
+        return FloatDotOrder.vecDot(data, first, count, x.floats(), xOffset, true);
+    }
+
+    private static void checkFormat(PreparedActivations x) {
+        if (x.format() != ActivationFormat.F16) {
+            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected F16");
+        }
+    }
+
     @Override
     public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
         long base = first * 2;

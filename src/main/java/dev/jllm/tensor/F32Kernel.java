@@ -15,6 +15,23 @@ final class F32Kernel implements Kernel {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /**
+     * As {@code ggml_vec_dot_f32} sums (see {@link FloatDotOrder#vecDot}), whatever the batch: ggml multiplies two or
+     * more vectors with llamafile's tinyBLAS instead (another order), but one order for every batch keeps batched
+     * and token-at-a-time prefill giving the same logits, and decoding (one vector) is where most logits come from.
+     */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        checkFormat(x);
+        return FloatDotOrder.vecDot(data, first, count, x.floats(), xOffset, false);
+    }
+
+    private static void checkFormat(PreparedActivations x) {
+        if (x.format() != ActivationFormat.F32) {
+            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected F32");
+        }
+    }
+
     @Override
     public void dequantize(MemorySegment data, long first, int count, float[] out, int outOffset) {
         MemorySegment.copy(data, FLOAT, first * 4, out, outOffset, count);

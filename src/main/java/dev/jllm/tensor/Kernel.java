@@ -5,6 +5,10 @@ import java.lang.foreign.MemorySegment;
 /**
  * The operations every tensor type implements over its raw bytes. Element offsets and counts given to a kernel
  * are multiples of the type's block size (callers work a row at a time, and rows are whole blocks).
+ *
+ * <p>Two dot products: {@link #dot} with float activations (the exact reference, used by tests and small
+ * products), and {@link #dotPrepared} with activations already converted to {@link #activationFormat()}, which is
+ * what the forward pass uses so that jllm rounds as llama.cpp does (see {@link PreparedActivations}).
  */
 public interface Kernel {
 
@@ -13,4 +17,33 @@ public interface Kernel {
 
     /** The dot product of {@code count} values starting at element {@code first} with {@code x[xOffset..xOffset+count)}. */
     float dot(MemorySegment data, long first, int count, float[] x, int xOffset);
+
+    /**
+     * The kernel for one matrix product: a weight matrix of this type with {@code rows} rows of {@code cols} values
+     * times {@code batch} vectors. ggml's CPU backend picks its kernel by shape (a Q4_0 matrix with a multiple of 8
+     * rows is repacked eight rows at a time on x86), and each kernel sums in its own order; this returns a kernel
+     * whose {@link #dotPrepared} rounds as the one ggml would use. The default is this kernel. (A choice that depended
+     * on the batch would make batched and token-at-a-time prefill disagree; none does so far.)
+     */
+    default Kernel forProduct(int cols, long rows, int batch) {
+        return this;
+    }
+
+    /** The format this type multiplies activations in: ggml's {@code vec_dot_type} for the type. */
+    default ActivationFormat activationFormat() {
+        return ActivationFormat.F32;
+    }
+
+    /**
+     * The dot product of {@code count} values starting at element {@code first} with the prepared activation values
+     * {@code xOffset .. xOffset + count} (vector b of the batch starts at {@code b * x.rowLength()}). {@code x} must
+     * have been prepared in {@link #activationFormat()}. The default serves the float formats.
+     */
+    default float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        if (x.format() != activationFormat()) {
+            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected "
+                    + activationFormat());
+        }
+        return dot(data, first, count, x.floats(), xOffset);
+    }
 }

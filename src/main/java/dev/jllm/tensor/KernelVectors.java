@@ -102,6 +102,32 @@ final class KernelVectors {
         return (FloatVector) low.or(high).sub(bias).convert(VectorOperators.I2F, 0);
     }
 
+    /**
+     * The 4-lane int and float shapes of the block dot products over prepared activations. ggml's x86 kernels
+     * ({@code ggml_vec_dot_q8_0_q8_0} and friends, and llamafile's tinyBLAS) multiply a block of 32 in eight int32
+     * lanes, lane k summing elements 4k .. 4k+3, and fold each lane into its own float accumulator with an FMA by
+     * d_w * d_x; the sum of the eight accumulators comes last. Doing the same, in two halves of four lanes, gives their
+     * float results bit for bit.
+     */
+    static final VectorSpecies<Integer> LANES4 = IntVector.SPECIES_128;
+    static final VectorSpecies<Float> FLOATS4 = FloatVector.SPECIES_128;
+
+    /** ggml's {@code hsum_float_8} of eight accumulators: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). */
+    static float sumOfEight(float[] a) {
+        return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    }
+
+    /** Checks that prepared activations are in {@code expected} and that {@code xOffset} starts a block of 32. */
+    static void checkPrepared(PreparedActivations x, ActivationFormat expected, int xOffset) {
+        if (x.format() != expected) {
+            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected " + expected);
+        }
+        if (xOffset % ActivationFormat.BLOCK != 0) {
+            throw new IllegalArgumentException("activation offset " + xOffset + " does not start a block of "
+                    + ActivationFormat.BLOCK);
+        }
+    }
+
     static void checkBlocks(long first, int count, int blockSize) {
         if (first % blockSize != 0 || count % blockSize != 0 || count < 0) {
             throw new IllegalArgumentException("element range [" + first + ", +" + count

@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -57,6 +58,93 @@ final class Q5_0Kernel implements Kernel {
             acc = sum.fma(FloatVector.broadcast(FLOATS, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** ggml's vec_dot_type for Q5_0 is Q8_0. */
+    @Override
+    public ActivationFormat activationFormat() {
+        return ActivationFormat.Q8_0;
+    }
+
+    /**
+     * The dot product with prepared activations as ggml's x86 {@code ggml_vec_dot_q5_0_q8_0} computes it (see
+     * {@link KernelVectors#LANES4}): the same float, bit for bit.
+     */
+    @Override
+    public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        int[] lanes = x.lanes();
+        float[] xd = x.scales();
+        long block = first / BLOCK * BLOCK_BYTES;
+        int xBlock = xOffset / BLOCK;
+        FloatVector low = FloatVector.zero(KernelVectors.FLOATS4);
+        FloatVector high = FloatVector.zero(KernelVectors.FLOATS4);
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES, xBlock++) {
+            int at = xOffset + e;
+            IntVector q = IntVector.fromMemorySegment(KernelVectors.LANES4, data, block + QS, ByteOrder.LITTLE_ENDIAN);
+            IntVector lowNibbles = q.and(0x0F0F0F0F);
+            IntVector highNibbles = q.lanewise(VectorOperators.LSHR, 4).and(0x0F0F0F0F);
+            int qh = data.get(INT_LE, block + QH);
+            // The fifth bit of element j is bit j of qh; it goes to bit 4 of the element's byte. Lane k holds
+            // elements 4k .. 4k+3, whose fifth bits are bits 4k .. 4k+3 of qh (bits 4k+16 .. for elements 16..31).
+            IntVector bits = IntVector.broadcast(KernelVectors.LANES4, qh).lanewise(VectorOperators.LSHR, FIFTH_BIT_SHIFTS);
+            IntVector bitsHigh = bits.lanewise(VectorOperators.LSHR, 16);
+            lowNibbles = lowNibbles
+                    .or(bits.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    .or(bits.lanewise(VectorOperators.LSHL, 11).and(0x1000))
+                    .or(bits.lanewise(VectorOperators.LSHL, 18).and(0x100000))
+                    .or(bits.lanewise(VectorOperators.LSHL, 25).and(0x10000000));
+            highNibbles = highNibbles
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 4).and(0x10))
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 11).and(0x1000))
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 18).and(0x100000))
+                    .or(bitsHigh.lanewise(VectorOperators.LSHL, 25).and(0x10000000));
+            IntVector sumLow = IntVector.zero(KernelVectors.LANES4);
+            IntVector sumHigh = IntVector.zero(KernelVectors.LANES4);
+            for (int t = 0; t < 4; t++) {
+                sumLow = sumLow.add(lowNibbles.lanewise(VectorOperators.LSHR, 8 * t).and(0xFF).sub(16)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t)));
+                sumHigh = sumHigh.add(highNibbles.lanewise(VectorOperators.LSHR, 8 * t).and(0xFF).sub(16)
+                        .mul(IntVector.fromArray(KernelVectors.LANES4, lanes, at + 8 * t + 4)));
+            }
+            FloatVector d = FloatVector.broadcast(KernelVectors.FLOATS4, KernelVectors.f16(data, block) * xd[xBlock]);
+            low = ((FloatVector) sumLow.convert(VectorOperators.I2F, 0)).fma(d, low);
+            high = ((FloatVector) sumHigh.convert(VectorOperators.I2F, 0)).fma(d, high);
+        }
+        FloatVector sum = low.add(high);
+        return (sum.lane(0) + sum.lane(2)) + (sum.lane(1) + sum.lane(3));
+    }
+
+    /** Lane k (of four) shifts qh right by 4k, bringing the fifth bits of elements 4k .. 4k+3 to bits 0..3. */
+    private static final IntVector FIFTH_BIT_SHIFTS = IntVector.fromArray(KernelVectors.LANES4, new int[] {0, 4, 8, 12}, 0);
+
+    /** The scalar twin of {@link #dotPrepared}: the same lanes, FMAs and sums, so the same float. */
+    static float dotPreparedScalar(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
+        KernelVectors.checkBlocks(first, count, BLOCK);
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, xOffset);
+        byte[] xq = x.quants();
+        long block = first / BLOCK * BLOCK_BYTES;
+        float[] acc = new float[8];
+        for (int e = 0; e < count; e += BLOCK, block += BLOCK_BYTES) {
+            int xBlock = (xOffset + e) / BLOCK;
+            float d = KernelVectors.f16(data, block) * x.scales()[xBlock];
+            for (int k = 0; k < 8; k++) {
+                int sum = 0;
+                for (int j = 4 * k; j < 4 * k + 4; j++) {
+                    sum += value(data, block, j) * xq[xOffset + e + j];
+                }
+                acc[k] = Math.fma((float) sum, d, acc[k]);
+            }
+        }
+        return KernelVectors.sumOfEight(acc);
+    }
+
+    /** The quantized value of element j of the block at {@code block}, minus 16. */
+    private static int value(MemorySegment data, long block, int j) {
+        int q = data.get(ValueLayout.JAVA_BYTE, block + QS + (j & 15)) & 0xFF;
+        int high = (data.get(INT_LE, block + QH) >>> j & 1) << 4;
+        return ((j < BLOCK / 2 ? q & 0x0F : q >>> 4) | high) - 16;
     }
 
     static void dequantizeScalar(MemorySegment data, long first, int count, float[] out, int outOffset) {

@@ -20,6 +20,7 @@ public final class GgufFile implements AutoCloseable {
     private final int version;
     private final Map<String, Object> metadata;
     private final Map<String, GgufValueType> valueTypes;
+    private final Map<String, GgufValueType> arrayElementTypes;
     private final List<GgufTensorInfo> tensorInfos;
     private final int alignment;
     private final long dataOffset;
@@ -27,11 +28,13 @@ public final class GgufFile implements AutoCloseable {
     private final Arena arena;
 
     GgufFile(Path path, int version, Map<String, Object> metadata, Map<String, GgufValueType> valueTypes,
-            List<GgufTensorInfo> tensorInfos, int alignment, long dataOffset, MemorySegment file, Arena arena) {
+            Map<String, GgufValueType> arrayElementTypes, List<GgufTensorInfo> tensorInfos, int alignment,
+            long dataOffset, MemorySegment file, Arena arena) {
         this.path = path;
         this.version = version;
         this.metadata = Collections.unmodifiableMap(metadata);
         this.valueTypes = Collections.unmodifiableMap(valueTypes);
+        this.arrayElementTypes = Collections.unmodifiableMap(arrayElementTypes);
         this.tensorInfos = List.copyOf(tensorInfos);
         this.alignment = alignment;
         this.dataOffset = dataOffset;
@@ -56,6 +59,14 @@ public final class GgufFile implements AutoCloseable {
     /** The GGUF type each metadata value was stored with (ARRAY for arrays). */
     public Map<String, GgufValueType> valueTypes() {
         return valueTypes;
+    }
+
+    /**
+     * The element type of each array value, by key (the Java representation alone cannot tell, say, int8 from int32).
+     * For arrays of arrays this is ARRAY; the inner element types are not kept.
+     */
+    public Map<String, GgufValueType> arrayElementTypes() {
+        return arrayElementTypes;
     }
 
     /** Tensor descriptions in file order. */

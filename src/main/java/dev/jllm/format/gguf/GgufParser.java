@@ -90,6 +90,7 @@ final class GgufParser {
 
         Map<String, Object> metadata = new LinkedHashMap<>();
         Map<String, GgufValueType> types = new LinkedHashMap<>();
+        Map<String, GgufValueType> elementTypes = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             reading = "metadata key " + i;
             String key = string();
@@ -103,8 +104,12 @@ final class GgufParser {
                 throw error("unknown value type " + typeId + " for metadata key '" + key + "' at byte " + (pos - 4)
                         + " (expected 0 to 12)");
             }
+            long valueStart = pos;
             metadata.put(key, value(type, 0));
             types.put(key, type);
+            if (type == GgufValueType.ARRAY) {
+                elementTypes.put(key, GgufValueType.byId(Integer.toUnsignedLong(data.get(U32, valueStart))));
+            }
         }
         int alignment = alignment(metadata, types);
 
@@ -116,7 +121,7 @@ final class GgufParser {
         }
         long dataOffset = alignUp(pos, alignment);
         checkTensorData(infos, dataOffset);
-        return new GgufFile(path, version, metadata, types, infos, alignment, dataOffset, data, arena);
+        return new GgufFile(path, version, metadata, types, elementTypes, infos, alignment, dataOffset, data, arena);
     }
 
     private GgufTensorInfo tensorInfo(Set<String> names, int alignment) {

@@ -1,0 +1,274 @@
+package dev.jllm.cli;
+
+import dev.jllm.format.gguf.GgufWriter;
+import dev.jllm.synth.ModelShape;
+import dev.jllm.synth.SyntheticModel;
+import dev.jllm.synth.Vocabulary;
+import dev.jllm.tensor.GgmlType;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "synth", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Write a LLaMA GGUF model with random weights (normal, std 0.02) for benchmarks.",
+            "Every 2-D matrix (token embedding and output included) gets --type; norms stay F32. Named shapes: "
+                + "stories15M, stories110M, tinyllama-1.1b, llama-3.2-1b, llama-2-7b, llama-3-8b; or give --dim, "
+                + "--layers, --heads and --hidden (the other dimension options override a named shape's)."})
+final class SynthCommand extends IoCommand implements Runnable {
+
+    /** Files at least this large show progress. */
+    private static final long PROGRESS_MIN_BYTES = 16L << 20;
+    private static final Map<String, GgmlType> TYPES = Map.of("f32", GgmlType.F32, "f16", GgmlType.F16,
+            "bf16", GgmlType.BF16, "q8_0", GgmlType.Q8_0, "q4_0", GgmlType.Q4_0);
+
+    @Option(names = "--shape", paramLabel = "NAME", description = "A named shape (see above).")
+    String shapeName;
+
+    @Option(names = "--type", required = true, paramLabel = "TYPE", description = "f32, f16, bf16, q8_0 or q4_0.")
+    String typeName;
+
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE.gguf", description = "The file to write (replaced if it exists).")
+    Path output;
+
+    @Option(names = "--vocab", paramLabel = "FILE",
+            description = "Take tokenizer.ggml.* from this GGUF file (e.g. ggml-vocab-llama-spm.gguf); its token count "
+                    + "must match the vocabulary size. Default: a generated SentencePiece-style vocabulary.")
+    Path vocab;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "42", description = "Random seed (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--dim", paramLabel = "N", description = "Embedding length.")
+    Integer dim;
+
+    @Option(names = "--layers", paramLabel = "N", description = "Transformer blocks.")
+    Integer layers;
+
+    @Option(names = "--heads", paramLabel = "N", description = "Attention heads.")
+    Integer heads;
+
+    @Option(names = "--kv-heads", paramLabel = "N", description = "Key/value heads (default: --heads).")
+    Integer kvHeads;
+
+    @Option(names = "--hidden", paramLabel = "N", description = "Feed-forward width.")
+    Integer hidden;
+
+    @Option(names = "--vocab-size", paramLabel = "N", description = "Tokens (default: the --vocab file's, else 32000).")
+    Integer vocabSize;
+
+    @Option(names = "--ctx", paramLabel = "N", description = "Context length (default 2048 for a custom shape).")
+    Integer contextLength;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads generating weights (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--verbose", description = "Print stack traces on errors.")
+    boolean verbose;
+
+    @Override
+    public void run() {
+        GgmlType type = TYPES.get(typeName.toLowerCase(Locale.ROOT));
+        if (type == null) {
+            throw new UserInputException("unknown --type '" + typeName + "' (expected f32, f16, bf16, q8_0 or q4_0)");
+        }
+        Vocabulary vocabulary = vocab != null ? Vocabulary.fromGguf(vocab) : null;
+        ModelShape shape = shape(vocabulary);
+        try {
+            shape.validate();
+        } catch (IllegalArgumentException e) {
+            throw new UserInputException("shape " + shape.name() + ": " + e.getMessage());
+        }
+        if (vocabulary == null) {
+            vocabulary = Vocabulary.generated(shape.vocabSize());
+        } else if (vocabulary.size() != shape.vocabSize()) {
+            throw new UserInputException("--vocab " + vocab + " has " + vocabulary.size() + " tokens but shape "
+                    + shape.name() + " has a vocabulary of " + shape.vocabSize() + " (use a vocabulary of that size, "
+                    + "set --vocab-size, or omit --vocab for a generated one)");
+        }
+        int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        if (threadCount < 1) {
+            throw new UserInputException("--threads " + threadCount + " (expected at least 1)");
+        }
+        SyntheticModel.Options options = new SyntheticModel.Options(shape, type, vocabulary, seed, threadCount);
+
+        ExecutorService pool = Executors.newFixedThreadPool(threadCount, r -> {
+            Thread t = new Thread(r, "synth-worker");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            GgufWriter writer = SyntheticModel.plan(options, pool);
+            long size = writer.fileSize();
+            checkOutput(size);
+            long start = System.nanoTime();
+            try (Progress progress = Progress.create(err, size)) {
+                writer.write(output, progress);
+            } catch (IOException e) {
+                throw new UserInputException("cannot write " + output + ": " + reason(e));
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            out.printf("wrote %s: %s, %s, %,d parameters, %d bytes (%.1f MiB) in %.1f s%n", output, shape.name(),
+                    typeName.toLowerCase(Locale.ROOT), shape.parameterCount(), size, size / 1048576.0, seconds);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** The named shape with the dimension options applied, or the custom shape they describe. */
+    private ModelShape shape(Vocabulary vocabulary) {
+        ModelShape base;
+        if (shapeName != null) {
+            base = ModelShape.named(shapeName);
+            if (base == null) {
+                throw new UserInputException("unknown --shape '" + shapeName + "' (expected one of "
+                        + String.join(", ", ModelShape.names()) + "; or --dim, --layers, --heads and --hidden)");
+            }
+        } else {
+            java.util.List<String> missing = new java.util.ArrayList<>();
+            if (dim == null) {
+                missing.add("--dim");
+            }
+            if (layers == null) {
+                missing.add("--layers");
+            }
+            if (heads == null) {
+                missing.add("--heads");
+            }
+            if (hidden == null) {
+                missing.add("--hidden");
+            }
+            if (!missing.isEmpty()) {
+                throw new UserInputException("give --shape NAME (" + String.join(", ", ModelShape.names())
+                        + ") or a custom shape's dimensions (missing: " + String.join(", ", missing) + ")");
+            }
+            int defaultVocab = vocabulary != null ? vocabulary.size() : 32000;
+            base = new ModelShape("custom", dim, layers, heads, heads, hidden, defaultVocab, 2048, 10000f, 1e-5f,
+                    false, null);
+        }
+        int h = heads != null ? heads : base.heads();
+        int kv = kvHeads != null ? kvHeads : heads != null ? h : base.kvHeads();
+        ModelShape shape = new ModelShape(base.name(), dim != null ? dim : base.dim(),
+                layers != null ? layers : base.layers(), h, kv, hidden != null ? hidden : base.hiddenDim(),
+                vocabSize != null ? vocabSize : base.vocabSize(),
+                contextLength != null ? contextLength : base.contextLength(), base.ropeTheta(), base.rmsEps(),
+                base.tiedEmbeddings(), base.ropeScaling());
+        boolean changed = shapeName != null && !shape.equals(base);
+        return changed ? shape.withName(base.name() + "-custom") : shape;
+    }
+
+    /** Fails early, with nothing written, when the output cannot be written. */
+    private void checkOutput(long size) {
+        Path absolute = output.toAbsolutePath();
+        Path dir = absolute.getParent();
+        if (Files.isDirectory(absolute)) {
+            throw new UserInputException("cannot write " + output + ": it is a directory (expected a file name)");
+        }
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new UserInputException("cannot write " + output + ": " + dir + " is not a directory");
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new UserInputException("cannot write " + output + ": directory " + dir + " does not exist");
+        }
+        if (!Files.isWritable(dir)) {
+            throw new UserInputException("cannot write " + output + ": directory " + dir + " is not writable");
+        }
+        try {
+            long free = Files.getFileStore(dir).getUsableSpace();
+            if (free < size) {
+                throw new UserInputException(String.format("cannot write %s: it needs %.1f MiB but %s has %.1f MiB free",
+                        output, size / 1048576.0, dir, free / 1048576.0));
+            }
+        } catch (IOException e) {
+            // no figure for the free space: try anyway
+        }
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof NoSuchFileException) {
+            return "no such directory";
+        }
+        if (e instanceof FileSystemException f && f.getReason() != null) {
+            return f.getReason();
+        }
+        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+    }
+
+    /** Progress on stderr: a bar when stderr is a terminal, else a line per 10%; nothing for small files. */
+    private abstract static class Progress implements GgufWriter.Progress, AutoCloseable {
+
+        static Progress create(PrintStream err, long total) {
+            if (total < PROGRESS_MIN_BYTES) {
+                return new Progress() {
+                    @Override
+                    public void update(long written, long all) {
+                    }
+                };
+            }
+            if (stderrIsTerminal()) {
+                ProgressBar bar = new ProgressBarBuilder().setTaskName("synth").setInitialMax(total)
+                        .setUnit(" MiB", 1L << 20).showSpeed().setUpdateIntervalMillis(250)
+                        .setConsumer(new ConsoleProgressBarConsumer(err)).build();
+                return new Progress() {
+                    @Override
+                    public void update(long written, long all) {
+                        bar.stepTo(written);
+                    }
+
+                    @Override
+                    public void close() {
+                        bar.close();
+                    }
+                };
+            }
+            return new Progress() {
+                private int tenths;
+
+                @Override
+                public void update(long written, long all) {
+                    while (tenths < 10 && written * 10 >= (tenths + 1) * all) {
+                        tenths++;
+                        err.printf("synth: %3d%% (%.1f of %.1f MiB)%n", tenths * 10, written / 1048576.0,
+                                all / 1048576.0);
+                    }
+                }
+            };
+        }
+
+        @Override
+        public void close() {
+        }
+
+        /** isatty(2) through the C library; when that cannot be asked, whether there is a console. */
+        @SuppressWarnings("restricted") // native access is enabled by the launcher and the jar's manifest
+        static boolean stderrIsTerminal() {
+            try {
+                Linker linker = Linker.nativeLinker();
+                MethodHandle isatty = linker.downcallHandle(linker.defaultLookup().find("isatty").orElseThrow(),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+                return (int) isatty.invokeExact(2) == 1;
+            } catch (Throwable t) {
+                return System.console() != null;
+            }
+        }
+    }
+}
