@@ -31,7 +31,6 @@ public final class SentencePieceBpe implements Tokenizer {
     private static final char SPACE_MARK = '\u2581';
 
     private final String[] pieces;
-    private final float[] scores;
     /** Per token, the rank of its score among all scores, highest first (equal scores share a rank). */
     private final int[] scorePriority;
     private final int[] types;
@@ -69,7 +68,7 @@ public final class SentencePieceBpe implements Tokenizer {
                     "tokenizer has " + size + " tokens but " + spec.tokenTypes().length + " token types");
         }
         // As llama.cpp: no scores means all 0, no types means all normal.
-        scores = spec.scores() != null ? spec.scores() : new float[size];
+        float[] scores = spec.scores() != null ? spec.scores() : new float[size];
         if (spec.tokenTypes() != null) {
             types = spec.tokenTypes();
         } else {
