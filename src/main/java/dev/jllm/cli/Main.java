@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
             BenchCommand.class,
             PerplexityCommand.class,
             InspectCommand.class,
+            TokenizeCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
             SynthCommand.class,
             CommandLine.HelpCommand.class
