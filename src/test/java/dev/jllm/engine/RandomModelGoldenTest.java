@@ -29,6 +29,9 @@ class RandomModelGoldenTest {
     @Test
     void llama3TinyShortPrompt() {
         try (Model model = Model.load(SharedData.model("llama3-tiny-q8_0.gguf"), null)) {
+            com.fasterxml.jackson.databind.JsonNode golden = SharedData.json(SharedData.golden("llama3-tiny/golden_short.json"));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(SharedData.ints(golden.get("prompt_ids")),
+                    model.tokenizer().encode(golden.get("prompt").asText(), true, false), "Llama 3 prompt tokens");
             TeacherForcing.check(model, SharedData.json(SharedData.golden("llama3-tiny/golden_short.json")), 0.05, false,
                     256);
         }
