@@ -21,7 +21,9 @@ import picocli.CommandLine.Command;
             GenerateCommand.class,
             BenchCommand.class,
             PerplexityCommand.class,
-            InspectCommand.class, ChatCommand.class, TemplateCommand.class,
+            InspectCommand.class,
+            TokenizeCommand.class,
+            ChatCommand.class, TemplateCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
             SynthCommand.class,
             CommandLine.HelpCommand.class

@@ -11,6 +11,7 @@ import dev.jllm.model.Weights;
 import dev.jllm.tokenizer.Llama2cTokenizerLoader;
 import dev.jllm.tokenizer.Tokenizer;
 import dev.jllm.tokenizer.TokenizerException;
+import dev.jllm.tokenizer.TokenizerFiles;
 import dev.jllm.tokenizer.TokenizerSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,7 +35,7 @@ public final class Model implements AutoCloseable {
 
     /**
      * Loads a model file of any supported format. {@code tokenizerPath} names a separate tokenizer file (llama2.c's
-     * {@code tokenizer.bin}) and may be null: the file's own tokenizer is used, or {@code tokenizer.bin} beside a
+     * {@code tokenizer.bin}, or any file {@link TokenizerFiles} reads) and may be null: the file's own tokenizer is used, or {@code tokenizer.bin} beside a
      * llama2.c checkpoint.
      */
     public static Model load(Path modelPath, Path tokenizerPath) {
@@ -54,7 +55,7 @@ public final class Model implements AutoCloseable {
             if (!Files.exists(tokenizerPath)) {
                 throw new TokenizerException(tokenizerPath + ": no such file");
             }
-            spec = Llama2cTokenizerLoader.load(tokenizerPath, vocab);
+            spec = TokenizerFiles.load(tokenizerPath, vocab);
         } else if (file.tokenizer() != null) {
             spec = file.tokenizer();
         } else if (!Files.exists(file.path().toAbsolutePath().resolveSibling("tokenizer.bin"))) {

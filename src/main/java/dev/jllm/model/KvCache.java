@@ -74,44 +74,30 @@ public final class KvCache {
         }
     }
 
-    /** {@code query · key[offset..offset+n)} of layer l (the query already rounded as {@link #roundQuery} says). */
-    float dotKey(int layer, int offset, float[] query, int n) {
+    /** {@code q[qOffset..qOffset+n) · key[offset..offset+n)} of layer l of a float32 cache. */
+    float dotKey(int layer, int offset, float[] q, int qOffset, int n) {
+        float[] keys = floatKeys[layer];
         float dot = 0f;
-        if (type == Type.F16) {
-            short[] keys = halfKeys[layer];
-            for (int i = 0; i < n; i++) {
-                dot += query[i] * Float.float16ToFloat(keys[offset + i]);
-            }
-        } else {
-            float[] keys = floatKeys[layer];
-            for (int i = 0; i < n; i++) {
-                dot += query[i] * keys[offset + i];
-            }
+        for (int i = 0; i < n; i++) {
+            dot += q[qOffset + i] * keys[offset + i];
         }
         return dot;
     }
 
-    /** {@code out[0..n) += weight · value[offset..offset+n)} of layer l. */
+    /** {@code out[0..n) += weight · value[offset..offset+n)} of layer l of a float32 cache. */
     void addValue(int layer, int offset, float weight, float[] out, int n) {
-        if (type == Type.F16) {
-            short[] values = halfValues[layer];
-            for (int i = 0; i < n; i++) {
-                out[i] += weight * Float.float16ToFloat(values[offset + i]);
-            }
-        } else {
-            float[] values = floatValues[layer];
-            for (int i = 0; i < n; i++) {
-                out[i] += weight * values[offset + i];
-            }
+        float[] values = floatValues[layer];
+        for (int i = 0; i < n; i++) {
+            out[i] += weight * values[offset + i];
         }
     }
 
-    /**
-     * The value a query element or attention weight takes in products with cached entries: rounded to FP16 for an
-     * FP16 cache, as ggml converts the other operand of a product with FP16 data.
-     */
-    float round(float x) {
-        return type == Type.F16 ? Float.float16ToFloat(Float.floatToFloat16(x)) : x;
+    short[] halfKeys(int layer) {
+        return halfKeys[layer];
+    }
+
+    short[] halfValues(int layer) {
+        return halfValues[layer];
     }
 
     /** Bytes held by the cache. */

@@ -103,9 +103,9 @@ public final class Llama {
     }
 
     /**
-     * Causal attention of every (token, head) over its own sequence's cached positions {@code 0..pos}. With an FP16
-     * cache, the query and the softmax weights are rounded to FP16 for their products with cached entries, as
-     * llama.cpp does; sums are in float.
+     * Causal attention of every (token, head) over its own sequence's cached positions {@code 0..pos}: with an FP16
+     * cache as llama.cpp computes it ({@link HalfAttention}); with a float32 cache in plain float arithmetic, as
+     * llama2.c does.
      */
     private void attention(int l, Batch batch, KvCache cache, Scratch s) {
         int heads = config.heads();
@@ -114,9 +114,15 @@ public final class Llama {
         int groupSize = heads / config.kvHeads();
         float scale = (float) (1.0 / Math.sqrt(headDim));
         int qDim = config.qDim();
+        boolean half = cache.type() == KvCache.Type.F16;
+        int maxPos = 0;
+        for (int b = 0; b < batch.size(); b++) {
+            maxPos = Math.max(maxPos, batch.positions()[b]);
+        }
+        int attended = HalfAttention.attendedPositions(maxPos, cache.contextLength());
         Parallel.forRange(batch.size() * heads, (start, end) -> {
-            float[] scores = new float[cache.contextLength()];
-            float[] query = new float[headDim];
+            HalfAttention.Scratch halfScratch = half ? new HalfAttention.Scratch(headDim, cache.contextLength()) : null;
+            float[] scores = half ? null : new float[cache.contextLength()];
             float[] out = new float[headDim];
             for (int job = start; job < end; job++) {
                 int b = job / heads;
@@ -124,25 +130,26 @@ public final class Llama {
                 int pos = batch.positions()[b];
                 int base = cache.offset(batch.sequenceIds()[b], 0) + (h / groupSize) * headDim;
                 int qOff = b * qDim + h * headDim;
-                for (int i = 0; i < headDim; i++) {
-                    query[i] = cache.round(s.q[qOff + i]);
+                if (half) {
+                    HalfAttention.head(cache.halfKeys(l), cache.halfValues(l), base, kvDim, headDim, pos, attended, s.q,
+                            qOff, scale, halfScratch, s.att, qOff);
+                    continue;
                 }
                 float max = Float.NEGATIVE_INFINITY;
                 for (int t = 0; t <= pos; t++) {
-                    scores[t] = cache.dotKey(l, base + t * kvDim, query, headDim) * scale;
+                    scores[t] = cache.dotKey(l, base + t * kvDim, s.q, qOff, headDim) * scale;
                     max = Math.max(max, scores[t]);
                 }
-                double sum = 0;
+                float sum = 0f;
                 for (int t = 0; t <= pos; t++) {
                     scores[t] = (float) Math.exp(scores[t] - max);
                     sum += scores[t];
                 }
-                float inverse = (float) (1.0 / sum);
                 java.util.Arrays.fill(out, 0f);
                 for (int t = 0; t <= pos; t++) {
-                    cache.addValue(l, base + t * kvDim, cache.round(scores[t] * inverse), out, headDim);
+                    cache.addValue(l, base + t * kvDim, scores[t] / sum, out, headDim);
                 }
-                System.arraycopy(out, 0, s.att, b * qDim + h * headDim, headDim);
+                System.arraycopy(out, 0, s.att, qOff, headDim);
             }
         });
     }
@@ -152,10 +159,12 @@ public final class Llama {
         rmsNorm(s.xb, s.x, layer.ffnNorm(), n);
         MatMul.apply(layer.wGate(), s.xb, n, s.gate);
         MatMul.apply(layer.wUp(), s.xb, n, s.up);
-        int hidden = n * config.hiddenDim();
-        for (int i = 0; i < hidden; i++) {
-            float g = s.gate[i];
-            s.gate[i] = g / (1f + (float) Math.exp(-g)) * s.up[i];
+        int hidden = config.hiddenDim();
+        for (int b = 0; b < n; b++) {
+            GgmlMath.silu(s.gate, b * hidden, hidden);
+        }
+        for (int i = 0; i < n * hidden; i++) {
+            s.gate[i] *= s.up[i];
         }
         MatMul.apply(layer.wDown(), s.gate, n, s.proj);
         add(s.x, s.proj, n * config.dim());
@@ -224,15 +233,16 @@ public final class Llama {
         int half = config.ropeDim() / 2;
         float[] cos = new float[positions * half];
         float[] sin = new float[positions * half];
-        for (int i = 0; i < half; i++) {
-            double freq = Math.pow(config.ropeTheta(), -2.0 * i / config.ropeDim());
-            if (weights.ropeFreqFactors != null) {
-                freq /= weights.ropeFreqFactors[i];
-            }
-            for (int p = 0; p < positions; p++) {
-                double angle = p * freq;
+        // As ggml computes the angles: the position times successive float powers of theta^(-2/ropeDim).
+        float thetaScale = (float) Math.pow(config.ropeTheta(), -2.0f / config.ropeDim());
+        for (int p = 0; p < positions; p++) {
+            float theta = p;
+            for (int i = 0; i < half; i++) {
+                float factor = weights.ropeFreqFactors != null ? weights.ropeFreqFactors[i] : 1f;
+                float angle = theta / factor;
                 cos[p * half + i] = (float) Math.cos(angle);
                 sin[p * half + i] = (float) Math.sin(angle);
+                theta *= thetaScale;
             }
         }
         ropeCos = cos;

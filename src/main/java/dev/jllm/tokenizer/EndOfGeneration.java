@@ -7,8 +7,8 @@ final class EndOfGeneration {
 
     /** Texts of control or user-defined tokens that end a turn in the chat formats llama.cpp knows. */
     private static final Set<String> END_OF_TURN_TEXTS = Set.of(
-            "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-            "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>");
+            "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+            "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<end_of_utterance>");
 
     private EndOfGeneration() {
     }

@@ -7,13 +7,9 @@ import static dev.jllm.tokenizer.TokenizerSpec.TYPE_UNKNOWN;
 import static dev.jllm.tokenizer.TokenizerSpec.TYPE_USER_DEFINED;
 
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
 
 /**
  * SentencePiece BPE as llama.cpp runs it ({@code tokenizer.ggml.model = "llama"}, llama.cpp's {@code llm_tokenizer_spm}).
@@ -24,18 +20,25 @@ import java.util.PriorityQueue;
  * adjacent pair whose concatenation is the token with the highest score is merged (ties: leftmost) until no pair is a
  * token. Pieces that are not tokens fall back to {@code <0xNN>} byte tokens. A priority queue of candidate pairs over
  * a linked list of symbols keeps this O(n log n).
+ *
+ * <p>A vocabulary that comes with merges (Hugging Face's {@code tokenizer.json} in SentencePiece style: BPE with
+ * {@code byte_fallback}) merges by their rank instead, as Hugging Face's BPE does: the adjacent pair of tokens with the
+ * lowest-ranked merge first (ties: leftmost). Converted from a SentencePiece model, its merges are ordered by the score
+ * of the merged piece, so both rules give the same tokens.
  */
 public final class SentencePieceBpe implements Tokenizer {
 
     private static final char SPACE_MARK = '\u2581';
 
     private final String[] pieces;
-    private final float[] scores;
+    /** Per token, the rank of its score among all scores, highest first (equal scores share a rank). */
+    private final int[] scorePriority;
     private final int[] types;
     private final Map<String, Integer> idsByPiece;
     private final int[] byteTokenIds;
-    /** Control, user-defined and unknown tokens, longest text (in UTF-8 bytes) first. */
-    private final int[] specialIds;
+    private final SpecialTokens specialTokens;
+    /** Merges by rank, or null to merge by score. */
+    private final MergeTable merges;
     /** The bytes each token adds to the text, before the leading space is stripped. */
     private final byte[][] decodedBytes;
     private final boolean[] endOfGeneration;
@@ -65,13 +68,14 @@ public final class SentencePieceBpe implements Tokenizer {
                     "tokenizer has " + size + " tokens but " + spec.tokenTypes().length + " token types");
         }
         // As llama.cpp: no scores means all 0, no types means all normal.
-        scores = spec.scores() != null ? spec.scores() : new float[size];
+        float[] scores = spec.scores() != null ? spec.scores() : new float[size];
         if (spec.tokenTypes() != null) {
             types = spec.tokenTypes();
         } else {
             types = new int[size];
             Arrays.fill(types, TYPE_NORMAL);
         }
+        scorePriority = scorePriorities(scores);
         bosId = checkId(spec.bosId(), size, "BOS");
         eosId = checkId(spec.eosId(), size, "EOS");
         unkId = checkId(spec.unkId(), size, "unknown-token");
@@ -96,15 +100,12 @@ public final class SentencePieceBpe implements Tokenizer {
             byteTokenIds[b] = id != null ? id : unkId;
         }
 
-        List<Integer> special = new ArrayList<>();
-        for (int id = 0; id < size; id++) {
-            int type = types[id];
-            if ((type == TYPE_CONTROL || type == TYPE_USER_DEFINED || type == TYPE_UNKNOWN) && !pieces[id].isEmpty()) {
-                special.add(id);
-            }
+        if (spec.stripFlags() != null && spec.stripFlags().length != size) {
+            throw new TokenizerException(
+                    "tokenizer has " + size + " tokens but " + spec.stripFlags().length + " strip flags");
         }
-        special.sort(Comparator.comparingInt((Integer id) -> -utf8Length(pieces[id])).thenComparingInt(id -> id));
-        specialIds = special.stream().mapToInt(Integer::intValue).toArray();
+        specialTokens = new SpecialTokens(pieces, types, spec.stripFlags());
+        merges = spec.merges() != null ? new MergeTable(spec.merges(), idsByPiece) : null;
 
         decodedBytes = new byte[size][];
         for (int id = 0; id < size; id++) {
@@ -113,15 +114,38 @@ public final class SentencePieceBpe implements Tokenizer {
         endOfGeneration = EndOfGeneration.flags(spec);
     }
 
+    /**
+     * Scores as ranks, highest first. Compared as llama.cpp compares them (with {@code <}), so -0.0 and 0.0 tie;
+     * NaN ranks last.
+     */
+    private static int[] scorePriorities(float[] scores) {
+        float[] distinct = new float[scores.length];
+        for (int i = 0; i < scores.length; i++) {
+            distinct[i] = normalized(scores[i]);
+        }
+        Arrays.sort(distinct);
+        int n = 0;
+        for (float score : distinct) {
+            if (n == 0 || distinct[n - 1] != score) {
+                distinct[n++] = score;
+            }
+        }
+        int[] priorities = new int[scores.length];
+        for (int i = 0; i < scores.length; i++) {
+            priorities[i] = n - 1 - Arrays.binarySearch(distinct, 0, n, normalized(scores[i]));
+        }
+        return priorities;
+    }
+
+    private static float normalized(float score) {
+        return Float.isNaN(score) ? Float.NEGATIVE_INFINITY : score + 0.0f; // -0.0 + 0.0 == 0.0
+    }
+
     private static int checkId(int id, int size, String what) {
         if (id < -1 || id >= size) {
             throw new TokenizerException(what + " id " + id + " is outside the vocabulary of " + size + " tokens");
         }
         return id;
-    }
-
-    private static int utf8Length(String s) {
-        return s.getBytes(StandardCharsets.UTF_8).length;
     }
 
     private byte[] decodeToken(int id) {
@@ -159,12 +183,12 @@ public final class SentencePieceBpe implements Tokenizer {
             out.add(bosId);
         }
         boolean afterSpecial = true; // the start of the text counts as following a special token
-        for (Fragment fragment : partition(text, parseSpecial)) {
-            if (fragment.token >= 0) {
-                out.add(fragment.token);
+        for (SpecialTokens.Fragment fragment : specialTokens.partition(text, parseSpecial)) {
+            if (!fragment.isText()) {
+                out.add(fragment.token());
                 afterSpecial = true;
             } else {
-                String raw = text.substring(fragment.start, fragment.end);
+                String raw = text.substring(fragment.start(), fragment.end());
                 if (addSpacePrefix && afterSpecial) {
                     raw = " " + raw;
                 }
@@ -181,66 +205,6 @@ public final class SentencePieceBpe implements Tokenizer {
         return out.toArray();
     }
 
-    /** A stretch of text {@code [start, end)} (token -1) or a special token. */
-    private record Fragment(int start, int end, int token) {
-    }
-
-    /** llama.cpp's {@code tokenizer_st_partition}: cuts special-token texts out, longest first, leftmost first. */
-    private List<Fragment> partition(String text, boolean parseSpecial) {
-        List<Fragment> fragments = new ArrayList<>();
-        if (text.isEmpty()) {
-            return fragments;
-        }
-        fragments.add(new Fragment(0, text.length(), -1));
-        for (int id : specialIds) {
-            if (!parseSpecial && (types[id] == TYPE_CONTROL || types[id] == TYPE_UNKNOWN)) {
-                continue;
-            }
-            String special = pieces[id];
-            List<Fragment> split = null;
-            for (int i = 0; i < fragments.size(); i++) {
-                Fragment fragment = fragments.get(i);
-                int match = fragment.token >= 0 ? -1 : text.indexOf(special, fragment.start, fragment.end);
-                if (match < 0) {
-                    if (split != null) {
-                        split.add(fragment);
-                    }
-                    continue;
-                }
-                if (split == null) {
-                    split = new ArrayList<>(fragments.subList(0, i));
-                }
-                int from = fragment.start;
-                while (match >= 0) {
-                    if (match > from) {
-                        split.add(new Fragment(from, match, -1));
-                    }
-                    split.add(new Fragment(match, match + special.length(), id));
-                    from = match + special.length();
-                    match = text.indexOf(special, from, fragment.end);
-                }
-                if (from < fragment.end) {
-                    split.add(new Fragment(from, fragment.end, -1));
-                }
-            }
-            if (split != null) {
-                fragments = split;
-            }
-        }
-        return fragments;
-    }
-
-    /** A candidate merge of symbols {@code left} and {@code right}, {@code length} chars long. */
-    private record Bigram(int left, int right, float score, int length) {
-    }
-
-    /** Highest score first, then leftmost. Compares floats with {@code <}, so -0.0 and 0.0 tie, as in llama.cpp. */
-    private static final Comparator<Bigram> BEST_FIRST = (a, b) -> {
-        if (a.score > b.score) return -1;
-        if (a.score < b.score) return 1;
-        return Integer.compare(a.left, b.left);
-    };
-
     /** Encodes text whose spaces are already {@code '▁'}. */
     private void encodeText(String text, IntList out) {
         int count = text.codePointCount(0, text.length());
@@ -250,66 +214,102 @@ public final class SentencePieceBpe implements Tokenizer {
         // Symbols: one per character at first, a doubly linked list; a merged-away symbol has length 0.
         int[] start = new int[count];
         int[] length = new int[count];
+        int[] ids = new int[count]; // the token each symbol is, or -1
         int[] prev = new int[count];
         int[] next = new int[count];
         for (int i = 0, offset = 0; i < count; i++) {
             int chars = Character.charCount(text.codePointAt(offset));
             start[i] = offset;
             length[i] = chars;
+            ids[i] = idOf(text, offset, chars);
             prev[i] = i - 1;
             next[i] = i + 1 < count ? i + 1 : -1;
             offset += chars;
         }
+        Symbols symbols = new Symbols(text, start, length, ids);
 
-        PriorityQueue<Bigram> queue = new PriorityQueue<>(Math.max(1, count), BEST_FIRST);
+        LongHeap heap = new LongHeap();
         for (int i = 1; i < count; i++) {
-            addBigram(text, start, length, i - 1, i, queue);
+            pushPair(symbols, i - 1, i, heap);
         }
-        while (!queue.isEmpty()) {
-            Bigram bigram = queue.poll();
-            int left = bigram.left;
-            int right = bigram.right;
-            // Skip candidates that a merge has made stale.
-            if (length[left] == 0 || length[right] == 0 || length[left] + length[right] != bigram.length) {
+        while (!heap.isEmpty()) {
+            long top = heap.pop();
+            int left = LongHeap.left(top);
+            int right = length[left] == 0 ? -1 : next[left];
+            // Skip candidates that a merge has made stale: the pair at 'left' must still merge with this priority.
+            // (Another pair with the same priority at the same place is just as good: it is this very candidate.)
+            long pair = right < 0 ? -1 : pairPriority(symbols, left, right);
+            if (pair < 0 || (int) (pair >>> 32) != LongHeap.priority(top)) {
                 continue;
             }
             length[left] += length[right];
             length[right] = 0;
+            ids[left] = (int) pair;
             next[left] = next[right];
             if (next[right] >= 0) {
                 prev[next[right]] = left;
             }
-            addBigram(text, start, length, prev[left], left, queue);
-            addBigram(text, start, length, left, next[left], queue);
+            if (prev[left] >= 0) {
+                pushPair(symbols, prev[left], left, heap);
+            }
+            if (next[left] >= 0) {
+                pushPair(symbols, left, next[left], heap);
+            }
         }
 
         for (int i = 0; i != -1; i = next[i]) {
-            String piece = text.substring(start[i], start[i] + length[i]);
-            Integer id = idsByPiece.get(piece);
-            if (id != null) {
-                out.add(id);
-            } else {
-                for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
-                    int byteId = byteTokenIds[b & 0xFF];
-                    if (byteId < 0) {
-                        throw new TokenizerException(String.format(
-                                "cannot encode byte 0x%02X: the vocabulary has no byte token and no unknown token",
-                                b & 0xFF));
-                    }
-                    out.add(byteId);
+            if (ids[i] >= 0) {
+                out.add(ids[i]);
+                continue;
+            }
+            for (byte b : text.substring(start[i], start[i] + length[i]).getBytes(StandardCharsets.UTF_8)) {
+                int byteId = byteTokenIds[b & 0xFF];
+                if (byteId < 0) {
+                    throw new TokenizerException(String.format(
+                            "cannot encode byte 0x%02X: the vocabulary has no byte token and no unknown token",
+                            b & 0xFF));
                 }
+                out.add(byteId);
             }
         }
     }
 
-    private void addBigram(String text, int[] start, int[] length, int left, int right, PriorityQueue<Bigram> queue) {
-        if (left < 0 || right < 0) {
-            return;
+    /** The symbols of one text being merged. */
+    private record Symbols(String text, int[] start, int[] length, int[] ids) {
+    }
+
+    private int idOf(String text, int start, int length) {
+        Integer id = idsByPiece.get(text.substring(start, start + length));
+        return id != null ? id : -1;
+    }
+
+    /**
+     * Whether symbols {@code left} and {@code right} merge: (priority &lt;&lt; 32 | token made), lower priority first,
+     * or -1. By score: the token their concatenation is, highest score first. By rank: the merge of their two tokens.
+     */
+    private long pairPriority(Symbols symbols, int left, int right) {
+        int token;
+        int priority;
+        if (merges != null) {
+            priority = merges.rank(symbols.ids[left], symbols.ids[right]);
+            if (priority < 0) {
+                return -1;
+            }
+            token = merges.result(priority);
+        } else {
+            token = idOf(symbols.text, symbols.start[left], symbols.length[left] + symbols.length[right]);
+            if (token < 0) {
+                return -1;
+            }
+            priority = scorePriority[token];
         }
-        int chars = length[left] + length[right];
-        Integer id = idsByPiece.get(text.substring(start[left], start[left] + chars));
-        if (id != null) {
-            queue.add(new Bigram(left, right, scores[id], chars));
+        return ((long) priority << 32) | token;
+    }
+
+    private void pushPair(Symbols symbols, int left, int right, LongHeap heap) {
+        long pair = pairPriority(symbols, left, right);
+        if (pair >= 0) {
+            heap.push(LongHeap.entry((int) (pair >>> 32), left)); // then leftmost
         }
     }
 
@@ -324,6 +324,15 @@ public final class SentencePieceBpe implements Tokenizer {
             return Arrays.copyOfRange(bytes, 1, bytes.length);
         }
         return bytes.clone();
+    }
+
+    @Override
+    public byte[] renderBytes(int id) {
+        checkToken(id);
+        int type = types[id];
+        return type == TYPE_CONTROL || type == TYPE_UNKNOWN || type == TokenizerSpec.TYPE_UNUSED
+                ? pieces[id].getBytes(StandardCharsets.UTF_8)
+                : decodedBytes[id].clone();
     }
 
     @Override
@@ -371,27 +380,6 @@ public final class SentencePieceBpe implements Tokenizer {
     private void checkToken(int id) {
         if (id < 0 || id >= pieces.length) {
             throw new TokenizerException("token id " + id + " is outside the vocabulary of " + pieces.length + " tokens");
-        }
-    }
-
-    /** A growable int array. */
-    private static final class IntList {
-        private int[] values;
-        private int size;
-
-        IntList(int capacity) {
-            values = new int[Math.max(4, capacity)];
-        }
-
-        void add(int value) {
-            if (size == values.length) {
-                values = Arrays.copyOf(values, values.length * 2);
-            }
-            values[size++] = value;
-        }
-
-        int[] toArray() {
-            return Arrays.copyOf(values, size);
         }
     }
 }

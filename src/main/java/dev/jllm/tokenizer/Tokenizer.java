@@ -57,6 +57,12 @@ public interface Tokenizer {
      */
     byte[] decodeBytes(int id, int previousId);
 
+    /**
+     * The token as llama.cpp's {@code llama-tokenize} shows it (its piece with {@code special} on): the bytes it adds to
+     * a text, and for control and unknown tokens their own text (such as {@code "<s>"}), with no space removed.
+     */
+    byte[] renderBytes(int id);
+
     /** The text of a whole sequence: the bytes of {@link #decodeBytes} in order, as UTF-8 (U+FFFD where invalid). */
     default String decode(int[] ids) {
         TokenStreamDecoder decoder = new TokenStreamDecoder(this);
@@ -75,8 +81,8 @@ public interface Tokenizer {
             return new SentencePieceBpe(spec);
         }
         if ("gpt2".equals(model)) {
-            throw new TokenizerException("byte-level BPE (tokenizer.ggml.model 'gpt2') is not supported yet");
+            return new ByteLevelBpe(spec);
         }
-        throw new TokenizerException("unsupported tokenizer model '" + model + "' (supported: llama)");
+        throw new TokenizerException("unsupported tokenizer model '" + model + "' (supported: llama, gpt2)");
     }
 }

@@ -186,15 +186,16 @@ class SentencePieceTokenizerTest {
     // ---------------------------------------------------------------- construction
 
     @Test
-    void onlySentencePieceIsSupportedForNow() {
+    void unknownModelsAndPreTokenizersAreRejected() {
         TokenizerSpec llama = TinyVocab.builder().build();
         TokenizerSpec gpt2 = new TokenizerSpec("gpt2", "default", llama.tokens(), null, llama.tokenTypes(),
                 List.of(), 1, 2, 0, -1, false, false, false, null);
         TokenizerException e = assertThrows(TokenizerException.class, () -> Tokenizer.from(gpt2));
-        assertTrue(e.getMessage().contains("byte-level BPE"), e.getMessage());
+        assertTrue(e.getMessage().contains("tokenizer.ggml.pre 'default'"), e.getMessage());
         TokenizerSpec other = new TokenizerSpec("bert", null, llama.tokens(), null, null, null, -1, -1, -1, -1,
                 false, false, false, null);
-        assertThrows(TokenizerException.class, () -> Tokenizer.from(other));
+        e = assertThrows(TokenizerException.class, () -> Tokenizer.from(other));
+        assertTrue(e.getMessage().contains("'bert'"), e.getMessage());
     }
 
     @Test

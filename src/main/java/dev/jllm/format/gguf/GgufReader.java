@@ -209,12 +209,37 @@ public final class GgufReader {
                 llama || (model.equals("gpt2") && pre != null && BOS_BY_DEFAULT_PRE.contains(pre)));
         boolean addEos = m.bool("tokenizer.ggml.add_eos_token", false);
         boolean addSpacePrefix = m.bool("tokenizer.ggml.add_space_prefix", llama);
-        return new TokenizerSpec(model, pre, tokens, scores, tokenTypes, merges,
+        TokenizerSpec spec = new TokenizerSpec(model, pre, tokens, scores, tokenTypes, merges,
                 m.tokenId("tokenizer.ggml.bos_token_id", tokens.length),
                 m.tokenId("tokenizer.ggml.eos_token_id", tokens.length),
                 m.tokenId("tokenizer.ggml.unknown_token_id", tokens.length),
                 m.tokenId("tokenizer.ggml.padding_token_id", tokens.length),
                 addBos, addEos, addSpacePrefix, m.string("tokenizer.chat_template"));
+        String name = m.get("general.name") instanceof String s ? s.toLowerCase(java.util.Locale.ROOT) : "";
+        if (tokenTypes != null && (name.contains("phi-3") || name.contains("phi3"))) {
+            spec = spec.withStripFlags(phi3StripFlags(tokens, tokenTypes));
+        }
+        return spec;
+    }
+
+    /**
+     * GGUF does not store which special tokens swallow the whitespace after them; llama.cpp decides by the model's
+     * name, and for Phi-3 every special token does (so "<|user|>\nHi" is "<|user|>" "▁Hi"), except {@code <unk>},
+     * {@code <s>} and {@code <|endoftext|>}.
+     */
+    private static int[] phi3StripFlags(String[] tokens, int[] types) {
+        int[] flags = new int[tokens.length];
+        for (int id = 0; id < tokens.length; id++) {
+            int type = types[id];
+            boolean special = type == TokenizerSpec.TYPE_CONTROL || type == TokenizerSpec.TYPE_USER_DEFINED
+                    || type == TokenizerSpec.TYPE_UNKNOWN;
+            String text = tokens[id];
+            if ((special || text.equals("</s>"))
+                    && !text.equals("<unk>") && !text.equals("<s>") && !text.equals("<|endoftext|>")) {
+                flags[id] = TokenizerSpec.STRIP_RIGHT;
+            }
+        }
+        return flags;
     }
 
     /** Typed access to metadata, with errors that name the file, the key and the expected type. */
