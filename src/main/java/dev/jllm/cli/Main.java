@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
             PerplexityCommand.class,
             InspectCommand.class,
             TokenizeCommand.class,
+            ConvertCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
             SynthCommand.class,
             CommandLine.HelpCommand.class
