@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             TokenizeCommand.class,
             ConvertCommand.class,
+            DumpCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
             SynthCommand.class,
             CommandLine.HelpCommand.class
