@@ -97,7 +97,21 @@ public final class HfTokenizerJsonWriter {
         } else {
             root.putNull("post_processor");
         }
-        root.putNull("decoder");
+        ObjectNode decoder = root.putObject("decoder");
+        if (sentencePiece) {
+            ArrayNode steps = decoder.put("type", "Sequence").putArray("decoders");
+            ObjectNode replace = steps.addObject().put("type", "Replace");
+            replace.putObject("pattern").put("String", "▁");
+            replace.put("content", " ");
+            steps.addObject().put("type", "ByteFallback");
+            steps.addObject().put("type", "Fuse");
+            if (spec.addSpacePrefix()) {
+                steps.addObject().put("type", "Strip").put("content", " ").put("start", 1).put("stop", 0);
+            }
+        } else {
+            decoder.put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true)
+                    .put("use_regex", true);
+        }
         ObjectNode model = root.putObject("model");
         model.put("type", "BPE");
         model.putNull("dropout");

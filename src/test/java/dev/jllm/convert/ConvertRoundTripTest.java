@@ -133,8 +133,16 @@ class ConvertRoundTripTest {
         }
         Run actual;
         Path tokenizer = target == ModelConverter.Target.LLAMA2C ? null : tokenizerFor(name);
-        try (Model converted = Model.load(out, tokenizer)) {
+        try (Model converted = Model.load(out, tokenizer); Model original = Model.load(source(name), tokenizerFor(name))) {
             actual = run(converted, expected.tokens);
+            if (target == ModelConverter.Target.GGUF || target == ModelConverter.Target.HF) {
+                // the tokenizer travels with the model and encodes as the original's
+                String text = "Once upon a time, Lily's cat  ran 123 miles!\nThe end.";
+                assertArrayEquals(original.tokenizer().encode(text, true, false),
+                        converted.tokenizer().encode(text, true, false), "tokens of " + text);
+                assertEquals(original.tokenizer().bosId(), converted.tokenizer().bosId());
+                assertEquals(original.tokenizer().eosId(), converted.tokenizer().eosId());
+            }
         }
         double err = relativeError(expected.logits, actual.logits);
         double bound = lossless ? 1e-5 : tolerance(name, target, type);
