@@ -88,7 +88,7 @@ public final class ModelConverter {
                 }
                 FlatBinWriter.write(source, out);
             }
-            case HF -> writeHf(source, out, type, progress);
+            case HF -> writeHf(source, out, type, progress, HF_SHARD_BYTES);
             case LLAMA2C -> writeLlama2c(source, out, type, progress);
         }
     }
@@ -204,7 +204,15 @@ public final class ModelConverter {
 
     // ---- Hugging Face directory ----
 
-    static void writeHf(ModelFile source, Path out, GgmlType type, Progress progress) throws IOException {
+    /** Shard size of Hugging Face output, as {@code save_pretrained}'s default "5GB". */
+    static final long HF_SHARD_BYTES = 5_000_000_000L;
+
+    /**
+     * Writes a Hugging Face directory; tensors go to {@code model.safetensors}, or when they add up to more than
+     * {@code shardBytes}, to {@code model-0000N-of-0000M.safetensors} shards with a {@code model.safetensors.index.json}.
+     */
+    static void writeHf(ModelFile source, Path out, GgmlType type, Progress progress, long shardBytes)
+            throws IOException {
         LlamaConfig c = source.config();
         String cannot = source.path() + ": cannot write as a Hugging Face directory " + out + ": ";
         if (type != null && SafetensorsFile.Dtype.of(type) == null) {
@@ -231,7 +239,8 @@ public final class ModelConverter {
         boolean complete = false;
         try {
             Files.createDirectories(temp);
-            SafetensorsWriter st = new SafetensorsWriter().metadata("format", "pt");
+            List<SafetensorsWriter> shards = new ArrayList<>();
+            shards.add(new SafetensorsWriter().metadata("format", "pt"));
             long total = 0;
             List<Tensor> tensors = new ArrayList<>(modelTensors(source));
             tensors.removeIf(t -> t.name().equals("rope_freqs.weight"));
@@ -254,6 +263,11 @@ public final class ModelConverter {
                     order = HfModelLoader.inverse(order);
                 }
                 int[] rowOrder = order;
+                SafetensorsWriter st = shards.getLast();
+                if (st.dataBytes() > 0 && st.dataBytes() + TensorRows.bytes(t, tt) > shardBytes) {
+                    st = new SafetensorsWriter().metadata("format", "pt");
+                    shards.add(st);
+                }
                 st.add(HfModelLoader.hfName(t.name()), SafetensorsFile.Dtype.of(tt), shape,
                         stream -> TensorRows.write(t, tt, rowOrder, (b, off, len) -> {
                             stream.write(b, off, len);
@@ -263,7 +277,21 @@ public final class ModelConverter {
                             }
                         }));
             }
-            st.write(temp.resolve(HfModelLoader.SINGLE));
+            if (shards.size() == 1) {
+                shards.getFirst().write(temp.resolve(HfModelLoader.SINGLE));
+            } else {
+                ObjectNode index = JSON.createObjectNode();
+                index.putObject("metadata").put("total_size", total);
+                ObjectNode map = index.putObject("weight_map");
+                for (int i = 0; i < shards.size(); i++) {
+                    String file = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+                    shards.get(i).write(temp.resolve(file));
+                    for (String name : shards.get(i).names()) {
+                        map.put(name, file);
+                    }
+                }
+                Files.writeString(temp.resolve(HfModelLoader.INDEX), JSON.writeValueAsString(index));
+            }
             Files.writeString(temp.resolve(HfModelLoader.CONFIG), configJson(c, scaling,
                     source.tensorOrNull("output.weight") == null, hfType(source.tensor("token_embd.weight"), type)));
             if (source.tokenizer() != null) {
@@ -286,6 +314,11 @@ public final class ModelConverter {
             return wanted;
         }
         return t.type() == GgmlType.F16 || t.type() == GgmlType.BF16 ? (GgmlType) t.type() : GgmlType.F32;
+    }
+
+    /** F32 Hugging Face output in shards of at most {@code shardBytes} (for tests of the sharded layout). */
+    public static void writeShardedHfForTests(ModelFile source, Path out, long shardBytes) throws IOException {
+        writeHf(source, out, null, null, shardBytes);
     }
 
     /** The standard Llama 3.x scalings whose factors equal {@code factors}, or null. */

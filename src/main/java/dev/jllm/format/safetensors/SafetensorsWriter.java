@@ -51,6 +51,11 @@ public final class SafetensorsWriter {
         return this;
     }
 
+    /** The names of the tensors declared so far, in order. */
+    public List<String> names() {
+        return tensors.stream().map(Pending::name).toList();
+    }
+
     /** The total size of the data section. */
     public long dataBytes() {
         return tensors.stream().mapToLong(Pending::bytes).sum();

@@ -198,6 +198,26 @@ class HfModelLoaderTest {
     }
 
     @Test
+    void shardedOutputLoadsBack() throws IOException {
+        Path gguf = SharedData.model("stories260K-f32.gguf");
+        Path hf = dir.resolve("sharded");
+        try (ModelFile f = ModelLoaders.open(gguf)) {
+            ModelConverter.writeShardedHfForTests(f, hf, 200_000);
+        }
+        assertTrue(Files.isRegularFile(hf.resolve("model.safetensors.index.json")));
+        List<Path> shards;
+        try (var files = Files.list(hf)) {
+            shards = files.filter(p -> p.getFileName().toString().matches("model-\\d{5}-of-\\d{5}\\.safetensors")).toList();
+        }
+        assertTrue(shards.size() > 1, shards.toString());
+        for (Path shard : shards) {
+            // at most 200 kB of data, unless one tensor alone is larger (the 512 x 64 F32 embedding is 131 kB)
+            assertTrue(Files.size(shard) < 200_000 + 4096, shard + " " + Files.size(shard));
+        }
+        assertClose(logits(gguf), logits(hf), 1e-5);
+    }
+
+    @Test
     void handBuiltShardedDirectoryGivesTheLogitsOfTheGguf() throws IOException {
         Path hf = handBuilt(dir);
         try (ModelFile f = ModelLoaders.open(hf)) {
@@ -226,6 +246,18 @@ class HfModelLoaderTest {
         Files.writeString(hf.resolve("config.json"), config.replace("\"rope_theta\"",
                 "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_theta\""));
         assertOneLine(hf, "rope_scaling of type 'linear' is not supported");
+    }
+
+    @Test
+    void integerTensorsAreRefused() throws IOException {
+        Path hf = dir.resolve("ints");
+        Files.createDirectories(hf);
+        Files.writeString(hf.resolve("config.json"), "{\"model_type\": \"llama\", \"hidden_size\": 4,"
+                + " \"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2,"
+                + " \"vocab_size\": 3}");
+        new SafetensorsWriter().add("model.embed_tokens.weight", SafetensorsFile.Dtype.I64, new long[] {3, 4},
+                out -> out.write(new byte[96])).write(hf.resolve("model.safetensors"));
+        assertOneLine(hf, "has dtype I64; jllm reads F32, F16 and BF16");
     }
 
     @Test
