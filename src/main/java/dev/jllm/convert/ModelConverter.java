@@ -171,8 +171,12 @@ public final class ModelConverter {
             w.putString("tokenizer.ggml.pre", t.pre());
         }
         w.putArray("tokenizer.ggml.tokens", GgufValueType.STRING, t.tokens());
-        if (t.scores() != null) {
-            w.putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, t.scores());
+        float[] scores = t.scores();
+        if (scores == null && t.model().equals("llama") && t.merges() != null) {
+            scores = scoresFromMerges(t);
+        }
+        if (scores != null) {
+            w.putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, scores);
         }
         if (t.tokenTypes() != null) {
             w.putArray("tokenizer.ggml.token_type", GgufValueType.INT32, t.tokenTypes());
@@ -200,6 +204,36 @@ public final class ModelConverter {
         if (t.chatTemplate() != null) {
             w.putString("tokenizer.chat_template", t.chatTemplate());
         }
+    }
+
+    /**
+     * SentencePiece scores for a vocabulary that only has BPE merges (a Hugging Face tokenizer.json): llama.cpp merges
+     * SentencePiece pieces by score, so each piece gets minus the rank of the first merge that makes it; pieces no
+     * merge makes rank below all.
+     */
+    public static float[] scoresFromMerges(TokenizerSpec t) {
+        java.util.Map<String, Integer> ids = new java.util.HashMap<>();
+        for (int id = 0; id < t.tokens().length; id++) {
+            ids.putIfAbsent(t.tokens()[id], id);
+        }
+        float[] scores = new float[t.tokens().length];
+        boolean[] set = new boolean[scores.length];
+        int rank = 0;
+        for (String merge : t.merges()) {
+            Integer id = ids.get(merge.replace(" ", ""));
+            if (id != null && !set[id]) {
+                scores[id] = -rank;
+                set[id] = true;
+            }
+            rank++;
+        }
+        for (int id = 0; id < scores.length; id++) {
+            if (!set[id]) {
+                boolean single = t.tokens()[id].codePointCount(0, t.tokens()[id].length()) <= 1;
+                scores[id] = single ? 0f : -(rank + 1f);
+            }
+        }
+        return scores;
     }
 
     // ---- Hugging Face directory ----

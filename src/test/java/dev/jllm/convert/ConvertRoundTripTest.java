@@ -170,6 +170,32 @@ class ConvertRoundTripTest {
         }
     }
 
+    /**
+     * A SentencePiece vocabulary that came from a tokenizer.json (merges, no scores) gets scores in GGUF from which
+     * score-driven SentencePiece BPE (what llama.cpp runs) encodes as the merges do.
+     */
+    @org.junit.jupiter.api.Test
+    void scoresDerivedFromMergesEncodeAlike(@TempDir Path dir) throws IOException {
+        Path hf = dir.resolve("hf");
+        try (ModelFile f = ModelLoaders.open(source("stories260K-f32.gguf"))) {
+            ModelConverter.convert(f, hf, ModelConverter.Target.HF, null, null);
+        }
+        try (ModelFile f = ModelLoaders.open(hf)) {
+            dev.jllm.tokenizer.TokenizerSpec merged = f.tokenizer();
+            assertEquals(null, merged.scores());
+            float[] scores = ModelConverter.scoresFromMerges(merged);
+            var byScore = new dev.jllm.tokenizer.TokenizerSpec(merged.model(), merged.pre(), merged.tokens(), scores,
+                    merged.tokenTypes(), null, merged.bosId(), merged.eosId(), merged.unkId(), merged.padId(),
+                    merged.addBos(), merged.addEos(), merged.addSpacePrefix(), merged.chatTemplate());
+            var a = dev.jllm.tokenizer.Tokenizer.from(merged);
+            var b = dev.jllm.tokenizer.Tokenizer.from(byScore);
+            for (String text : List.of("Once upon a time, there was a little girl named Lily.",
+                    "She liked to play outside with her dog Max!", "  odd   spacing\nand lines", "ünïcödé 123")) {
+                assertArrayEquals(a.encode(text, true, false), b.encode(text, true, false), text);
+            }
+        }
+    }
+
     /** The part of the expected error message when the target format cannot hold this model, or null. */
     static String cannotExpress(ModelFile file, ModelConverter.Target target) {
         boolean scaled = file.tensorOrNull("rope_freqs.weight") != null || file.config().ropeScaling() != null;
