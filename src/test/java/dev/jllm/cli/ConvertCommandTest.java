@@ -49,14 +49,24 @@ class ConvertCommandTest {
         r = CliTest.run("convert", gguf.toString(), "-o", hf.toString(), "--to", "hf");
         assertEquals(0, r.code(), r.err());
         assertEquals(expected, story("-m", hf.toString()));
-        assertEquals(List.of(hf, gguf), listing(dir));
         assertEquals(List.of("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
                 listing(hf).stream().map(p -> p.getFileName().toString()).toList());
+
+        // from Hugging Face back to GGUF (Q/K through the loader's row order), quantized
+        Path again = dir.resolve("again.gguf");
+        r = CliTest.run("convert", hf.toString(), "-o", again.toString(), "--to", "gguf", "--type", "q8_0");
+        assertEquals(0, r.code(), r.err());
+        Path againF32 = dir.resolve("again-f32.gguf");
+        r = CliTest.run("convert", hf.toString(), "-o", againF32.toString(), "--to", "gguf");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(expected, story("-m", againF32.toString()));
+        assertTrue(story("-m", again.toString()).startsWith("Once upon a time"));
 
         Path back = dir.resolve("back.bin");
         r = CliTest.run("convert", hf.toString(), "-o", back.toString(), "--to", "llama2c");
         assertEquals(0, r.code(), r.err());
         assertEquals(expected, story("-m", back.toString(), "--tokenizer", tok));
+        assertEquals(List.of(againF32, again, back, hf, gguf), listing(dir));
     }
 
     private static void assertOneLineError(CliTest.Result r, String expected) {
