@@ -24,6 +24,8 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             TokenizeCommand.class,
             ChatCommand.class, TemplateCommand.class,
+            ConvertCommand.class,
+            DumpCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
             SynthCommand.class,
             CommandLine.HelpCommand.class

@@ -14,7 +14,8 @@ import picocli.CommandLine.Spec;
 final class ModelOptions {
 
     @Option(names = {"-m", "--model"}, paramLabel = "FILE",
-            description = "Model file: GGUF, llama2.c checkpoint (.bin) or flat FP16 binary. Give -m or -hf.")
+            description = "Model file: GGUF, llama2.c checkpoint (.bin), flat FP16 binary, or a Hugging Face directory"
+                    + " (config.json + safetensors). Give -m or -hf.")
     Path model;
 
     @Option(names = {"-hf", "--hf-repo"}, paramLabel = "REPO[:FILE]",

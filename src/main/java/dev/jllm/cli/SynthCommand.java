@@ -6,11 +6,6 @@ import dev.jllm.synth.SyntheticModel;
 import dev.jllm.synth.Vocabulary;
 import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -20,9 +15,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -118,7 +110,7 @@ final class SynthCommand extends IoCommand implements Runnable {
             long size = writer.fileSize();
             checkOutput(size);
             long start = System.nanoTime();
-            try (Progress progress = Progress.create(err, size)) {
+            try (FileProgress progress = FileProgress.create("synth", err, size, PROGRESS_MIN_BYTES)) {
                 writer.write(output, progress);
             } catch (IOException e) {
                 throw new UserInputException("cannot write " + output + ": " + reason(e));
@@ -211,64 +203,5 @@ final class SynthCommand extends IoCommand implements Runnable {
             return f.getReason();
         }
         return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
-    }
-
-    /** Progress on stderr: a bar when stderr is a terminal, else a line per 10%; nothing for small files. */
-    private abstract static class Progress implements GgufWriter.Progress, AutoCloseable {
-
-        static Progress create(PrintStream err, long total) {
-            if (total < PROGRESS_MIN_BYTES) {
-                return new Progress() {
-                    @Override
-                    public void update(long written, long all) {
-                    }
-                };
-            }
-            if (stderrIsTerminal()) {
-                ProgressBar bar = new ProgressBarBuilder().setTaskName("synth").setInitialMax(total)
-                        .setUnit(" MiB", 1L << 20).showSpeed().setUpdateIntervalMillis(250)
-                        .setConsumer(new ConsoleProgressBarConsumer(err)).build();
-                return new Progress() {
-                    @Override
-                    public void update(long written, long all) {
-                        bar.stepTo(written);
-                    }
-
-                    @Override
-                    public void close() {
-                        bar.close();
-                    }
-                };
-            }
-            return new Progress() {
-                private int tenths;
-
-                @Override
-                public void update(long written, long all) {
-                    while (tenths < 10 && written * 10 >= (tenths + 1) * all) {
-                        tenths++;
-                        err.printf("synth: %3d%% (%.1f of %.1f MiB)%n", tenths * 10, written / 1048576.0,
-                                all / 1048576.0);
-                    }
-                }
-            };
-        }
-
-        @Override
-        public void close() {
-        }
-
-        /** isatty(2) through the C library; when that cannot be asked, whether there is a console. */
-        @SuppressWarnings("restricted") // native access is enabled by the launcher and the jar's manifest
-        static boolean stderrIsTerminal() {
-            try {
-                Linker linker = Linker.nativeLinker();
-                MethodHandle isatty = linker.downcallHandle(linker.defaultLookup().find("isatty").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-                return (int) isatty.invokeExact(2) == 1;
-            } catch (Throwable t) {
-                return System.console() != null;
-            }
-        }
     }
 }

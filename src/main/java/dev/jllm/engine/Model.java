@@ -124,6 +124,11 @@ public final class Model implements AutoCloseable {
         return llama.forward(batch, cache);
     }
 
+    /** Watches the activations of later forward passes (for dumps); null stops watching. */
+    public void setActivationObserver(dev.jllm.model.ActivationObserver observer) {
+        llama.setObserver(observer);
+    }
+
     @Override
     public void close() {
         file.close();

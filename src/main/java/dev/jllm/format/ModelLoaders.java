@@ -3,6 +3,7 @@ package dev.jllm.format;
 import dev.jllm.format.flatbin.FlatBinLoader;
 import dev.jllm.format.gguf.GgufReader;
 import dev.jllm.format.llama2c.Llama2cLoader;
+import dev.jllm.format.safetensors.HfModelLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -16,8 +17,13 @@ public final class ModelLoaders {
         if (!Files.exists(path)) {
             throw new ModelFormatException(path + ": no such file");
         }
+        if (HfModelLoader.directoryOf(path) != null && Files.isRegularFile(
+                HfModelLoader.directoryOf(path).resolve(HfModelLoader.CONFIG))) {
+            return HfModelLoader.load(path);
+        }
         if (Files.isDirectory(path)) {
-            throw new ModelFormatException(path + ": is a directory; expected a model file (.gguf, llama2.c .bin, flat FP16 .bin)");
+            throw new ModelFormatException(path + ": is a directory without config.json; expected a model file (.gguf,"
+                    + " llama2.c .bin, flat FP16 .bin) or a Hugging Face model directory");
         }
         if (!Files.isReadable(path)) {
             throw new ModelFormatException(path + ": cannot be read (permission denied)");

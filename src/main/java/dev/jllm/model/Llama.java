@@ -17,6 +17,8 @@ public final class Llama {
     private int ropePositions;
 
     private Scratch scratch;
+    /** Null unless someone is watching (then called at each named point of every layer). */
+    private volatile ActivationObserver observer;
 
     public Llama(Weights weights) {
         this.weights = weights;
@@ -29,6 +31,18 @@ public final class Llama {
 
     public Weights weights() {
         return weights;
+    }
+
+    /** Watches the activations of later forward passes; null stops watching. */
+    public void setObserver(ActivationObserver observer) {
+        this.observer = observer;
+    }
+
+    private void observe(int layer, String name, float[] data, int batch, int width) {
+        ActivationObserver o = observer;
+        if (o != null) {
+            o.observe(layer, name, data, batch, width);
+        }
     }
 
     /** Activations for a batch, grown when a larger batch comes (not per token). */
@@ -85,7 +99,9 @@ public final class Llama {
     private void attentionBlock(int l, Batch batch, KvCache cache, Scratch s) {
         int n = batch.size();
         Weights.Layer layer = weights.layers[l];
+        observe(l, "x", s.x, n, config.dim());
         rmsNorm(s.xb, s.x, layer.attnNorm(), n);
+        observe(l, "xnorm", s.xb, n, config.dim());
         MatMul.apply(layer.wq(), s.xb, n, s.q);
         MatMul.apply(layer.wk(), s.xb, n, s.k);
         MatMul.apply(layer.wv(), s.xb, n, s.v);
@@ -97,8 +113,13 @@ public final class Llama {
             int at = cache.offset(batch.sequenceIds()[b], pos);
             cache.store(l, at, s.k, s.v, b * kvDim);
         }
+        observe(l, "q", s.q, n, config.qDim());
+        observe(l, "k", s.k, n, kvDim);
+        observe(l, "v", s.v, n, kvDim);
         attention(l, batch, cache, s);
+        observe(l, "attn", s.att, n, config.qDim());
         MatMul.apply(layer.wo(), s.att, n, s.proj);
+        observe(l, "attn_out", s.proj, n, config.dim());
         add(s.x, s.proj, n * config.dim());
     }
 
@@ -167,6 +188,7 @@ public final class Llama {
             s.gate[i] *= s.up[i];
         }
         MatMul.apply(layer.wDown(), s.gate, n, s.proj);
+        observe(l, "ffn_out", s.proj, n, config.dim());
         add(s.x, s.proj, n * config.dim());
     }
 

@@ -109,7 +109,7 @@ public final class Weights {
      * Llama 3.1 frequency scaling as divisors of the plain RoPE frequencies: high frequencies are kept, low ones divided
      * by the factor, and the band between blended smoothly (the same factors llama.cpp stores as {@code rope_freqs}).
      */
-    static float[] llama3FreqFactors(LlamaConfig c) {
+    public static float[] llama3FreqFactors(LlamaConfig c) {
         LlamaConfig.RopeScaling s = c.ropeScaling();
         int n = c.ropeDim() / 2;
         float[] factors = new float[n];

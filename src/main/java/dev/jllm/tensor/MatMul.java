@@ -34,7 +34,7 @@ public final class MatMul {
         var data = w.data();
         Parallel.forRange(rows, (start, end) -> {
             for (int r = start; r < end; r++) {
-                long first = (long) r * cols;
+                long first = w.rowStart(r);
                 for (int b = 0; b < batch; b++) {
                     out[b * rows + r] = kernel.dotPrepared(data, first, cols, prepared, b * cols);
                 }

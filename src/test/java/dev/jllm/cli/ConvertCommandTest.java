@@ -1,0 +1,107 @@
+package dev.jllm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jllm.SharedData;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code jllm convert} end to end: converted models tell the same story; bad requests fail in one line, leaving nothing. */
+class ConvertCommandTest {
+
+    @TempDir
+    Path dir;
+
+    static List<Path> listing(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.sorted().toList();
+        }
+    }
+
+    static String story(String... modelArgs) {
+        String[] args = Stream.concat(Stream.of("generate"), Stream.concat(Stream.of(modelArgs),
+                Stream.of("-p", "Once upon a time", "--temp", "0", "-n", "30"))).toArray(String[]::new);
+        CliTest.Result r = CliTest.run(args);
+        assertEquals(0, r.code(), r.err());
+        return r.out();
+    }
+
+    @Test
+    void llama2cToGgufAndHfTellTheSameStory() throws IOException {
+        String bin = SharedData.model("stories260K.bin").toString();
+        String tok = SharedData.model("tok512.bin").toString();
+        String expected = story("-m", bin, "--tokenizer", tok);
+
+        Path gguf = dir.resolve("s.gguf");
+        CliTest.Result r = CliTest.run("convert", bin, "--tokenizer", tok, "-o", gguf.toString(), "--to", "gguf");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("wrote " + gguf), r.out());
+        assertEquals(expected, story("-m", gguf.toString()));
+
+        Path hf = dir.resolve("hf");
+        r = CliTest.run("convert", gguf.toString(), "-o", hf.toString(), "--to", "hf");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(expected, story("-m", hf.toString()));
+        assertEquals(List.of("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
+                listing(hf).stream().map(p -> p.getFileName().toString()).toList());
+
+        // from Hugging Face back to GGUF (Q/K through the loader's row order), quantized
+        Path again = dir.resolve("again.gguf");
+        r = CliTest.run("convert", hf.toString(), "-o", again.toString(), "--to", "gguf", "--type", "q8_0");
+        assertEquals(0, r.code(), r.err());
+        Path againF32 = dir.resolve("again-f32.gguf");
+        r = CliTest.run("convert", hf.toString(), "-o", againF32.toString(), "--to", "gguf");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(expected, story("-m", againF32.toString()));
+        assertTrue(story("-m", again.toString()).startsWith("Once upon a time"));
+
+        Path back = dir.resolve("back.bin");
+        r = CliTest.run("convert", hf.toString(), "-o", back.toString(), "--to", "llama2c");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(expected, story("-m", back.toString(), "--tokenizer", tok));
+        assertEquals(List.of(againF32, again, back, hf, gguf), listing(dir));
+    }
+
+    private static void assertOneLineError(CliTest.Result r, String expected) {
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("jllm: ") && r.err().contains(expected), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test
+    void badRequestsLeaveNothingBehind() throws IOException {
+        String llama3 = SharedData.model("llama3-tiny-q8_0.gguf").toString();
+        assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x.bin").toString(), "--to", "llama2c"),
+                "RoPE frequency scaling");
+        assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x.bin").toString(), "--to", "flatbin"),
+                "RoPE frequency scaling");
+        assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x").toString(), "--to", "hf",
+                "--type", "q8_0"), "safetensors holds f32, f16 or bf16");
+        assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x").toString(), "--to", "onnx"),
+                "unknown --to 'onnx'");
+        assertEquals(List.of(), listing(dir));
+
+        // a Hugging Face directory whose shard lies about its offsets
+        Path hf = dir.resolve("hf");
+        assertEquals(0, CliTest.run("convert", SharedData.model("stories260K-f32.gguf").toString(), "-o",
+                hf.toString(), "--to", "hf").code());
+        Path shard = hf.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(shard);
+        Files.write(shard, java.util.Arrays.copyOf(bytes, bytes.length - 1));
+        Path out = dir.resolve("out.gguf");
+        assertOneLineError(CliTest.run("convert", hf.toString(), "-o", out.toString(), "--to", "gguf"),
+                "bad safetensors file");
+        assertEquals(List.of(hf), listing(dir));
+        // an existing, non-empty output directory is not replaced
+        assertOneLineError(CliTest.run("convert", SharedData.model("stories260K-f32.gguf").toString(), "-o",
+                hf.toString(), "--to", "hf"), "it exists");
+        assertFalse(Files.exists(out));
+    }
+}

@@ -1,0 +1,170 @@
+package dev.jllm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jllm.SharedData;
+import dev.jllm.dump.ArrayFile;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code jllm dump}: Q, K and V of layer 0 recomputed with plain loops from the dumped weights and activations match
+ * jllm's q/k/v dump, for a GGUF model (interleaved RoPE, CSV) and a Hugging Face directory (rotate-half, .npy).
+ */
+class DumpCommandTest {
+
+    @TempDir
+    Path dir;
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void ggufLayer0RecomputesFromTheDumps() throws IOException {
+        String model = SharedData.model("stories260K-f32.gguf").toString();
+        Path weights = dir.resolve("w");
+        Path acts = dir.resolve("a");
+        CliTest.Result r = CliTest.run("dump", "weights", "-m", model, "-o", weights.toString(), "--filter", "^blk\\.0\\.");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(weights.resolve("blk.0.attn_q.weight.csv")));
+        try (Stream<Path> s = Files.list(weights)) {
+            assertEquals(18, s.count(), "9 tensors of layer 0, each with its JSON");
+        }
+        r = CliTest.run("dump", "activations", "-m", model, "-p", "Once upon a time", "-o", acts.toString());
+        assertEquals(0, r.code(), r.err());
+        recompute(weights, acts, ArrayFile.CSV, "blk.0.attn_norm.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight",
+                "blk.0.attn_v.weight", false);
+    }
+
+    @Test
+    void hfLayer0RecomputesFromTheDumps() throws IOException {
+        Path hf = dir.resolve("hf");
+        assertEquals(0, CliTest.run("convert", SharedData.model("stories260K-f32.gguf").toString(), "-o", hf.toString(),
+                "--to", "hf").code());
+        Path weights = dir.resolve("w");
+        Path acts = dir.resolve("a");
+        CliTest.Result r = CliTest.run("dump", "weights", "-m", hf.toString(), "-o", weights.toString(), "--filter",
+                "layers\\.0\\.", "--format", "npy");
+        assertEquals(0, r.code(), r.err());
+        r = CliTest.run("dump", "activations", "-m", hf.toString(), "-p", "Once upon a time", "-o", acts.toString(),
+                "--format", "npy");
+        assertEquals(0, r.code(), r.err());
+        recompute(weights, acts, ArrayFile.NPY, "model.layers.0.input_layernorm.weight",
+                "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                "model.layers.0.self_attn.v_proj.weight", true);
+    }
+
+    @Test
+    void existingOutputIsRefused() throws IOException {
+        Files.writeString(dir.resolve("keep.txt"), "x");
+        CliTest.Result r = CliTest.run("dump", "weights", "-m", SharedData.model("stories260K-f32.gguf").toString(),
+                "-o", dir.toString());
+        assertEquals(2, r.code(), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("it exists"), r.err());
+        try (Stream<Path> s = Files.list(dir)) {
+            assertEquals(List.of(dir.resolve("keep.txt")), s.toList());
+        }
+    }
+
+    private static int[] shape(Path json) throws IOException {
+        JsonNode node = JSON.readTree(json.toFile()).path("shape");
+        int[] s = new int[node.size()];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = node.get(i).asInt();
+        }
+        return s;
+    }
+
+    private static void recompute(Path weights, Path acts, ArrayFile f, String norm, String wq, String wk, String wv,
+            boolean rotateHalf) throws IOException {
+        String ext = "." + f.extension;
+        JsonNode meta = JSON.readTree(acts.resolve("meta_layer0.json").toFile());
+        int dim = meta.path("d_model").asInt();
+        int headDim = meta.path("head_dim").asInt();
+        int n = meta.path("seq_len").asInt();
+        double theta = meta.path("rope_theta").asDouble();
+        double eps = meta.path("rms_norm_eps").asDouble();
+        assertEquals(rotateHalf ? "rotate_half" : "interleaved", meta.path("qk_layout").asText());
+        float[] x = f.read(acts.resolve("x_layer0" + ext));
+        float[] xnorm = f.read(acts.resolve("xnorm_layer0" + ext));
+        float[] positions = f.read(acts.resolve("position_ids" + ext));
+        assertEquals(n * dim, x.length);
+
+        // RMSNorm of the layer input reproduces xnorm
+        float[] gamma = f.read(weights.resolve(norm + ext));
+        float[] mine = new float[n * dim];
+        for (int t = 0; t < n; t++) {
+            double ss = 0;
+            for (int i = 0; i < dim; i++) {
+                ss += (double) x[t * dim + i] * x[t * dim + i];
+            }
+            double inv = 1 / Math.sqrt(ss / dim + eps);
+            for (int i = 0; i < dim; i++) {
+                mine[t * dim + i] = (float) (gamma[i] * x[t * dim + i] * inv);
+            }
+        }
+        assertClose(xnorm, mine, 1e-5, "xnorm");
+
+        String[] names = {wq, wk, wv};
+        String[] outs = {"q", "k", "v"};
+        for (int m = 0; m < 3; m++) {
+            int[] s = shape(weights.resolve(names[m] + ".json"));
+            int rows = s[0];
+            assertEquals(dim, s[1]);
+            float[] w = f.read(weights.resolve(names[m] + ext));
+            float[] y = new float[n * rows];
+            for (int t = 0; t < n; t++) {
+                for (int r = 0; r < rows; r++) {
+                    double sum = 0;
+                    for (int i = 0; i < dim; i++) {
+                        sum += (double) xnorm[t * dim + i] * w[r * dim + i];
+                    }
+                    y[t * rows + r] = (float) sum;
+                }
+            }
+            if (m < 2) {
+                rope(y, n, rows, headDim, positions, theta, rotateHalf);
+            }
+            assertClose(f.read(acts.resolve(outs[m] + "_layer0" + ext)), y, 1e-5, outs[m]);
+        }
+    }
+
+    /** RoPE with frequencies theta^(-2i/headDim): on pairs (2i, 2i+1), or on (i, i + headDim/2) for rotate-half. */
+    private static void rope(float[] y, int n, int width, int headDim, float[] positions, double theta,
+            boolean rotateHalf) {
+        int half = headDim / 2;
+        for (int t = 0; t < n; t++) {
+            for (int h = 0; h < width / headDim; h++) {
+                int base = t * width + h * headDim;
+                for (int i = 0; i < half; i++) {
+                    double angle = positions[t] * Math.pow(theta, -2.0 * i / headDim);
+                    int a = rotateHalf ? base + i : base + 2 * i;
+                    int b = rotateHalf ? base + i + half : base + 2 * i + 1;
+                    double va = y[a];
+                    double vb = y[b];
+                    y[a] = (float) (va * Math.cos(angle) - vb * Math.sin(angle));
+                    y[b] = (float) (va * Math.sin(angle) + vb * Math.cos(angle));
+                }
+            }
+        }
+    }
+
+    private static void assertClose(float[] expected, float[] actual, double relative, String what) {
+        assertEquals(expected.length, actual.length, what);
+        double maxAbs = 0;
+        double maxDiff = 0;
+        for (int i = 0; i < expected.length; i++) {
+            maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
+            maxDiff = Math.max(maxDiff, Math.abs(expected[i] - actual[i]));
+        }
+        assertTrue(maxDiff <= relative * maxAbs, what + ": max difference " + maxDiff + " of max " + maxAbs);
+    }
+}

@@ -1,0 +1,245 @@
+package dev.jllm.convert;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jllm.SharedData;
+import dev.jllm.engine.Model;
+import dev.jllm.engine.Session;
+import dev.jllm.engine.SessionOptions;
+import dev.jllm.format.ModelFormatException;
+import dev.jllm.format.ModelLoaders;
+import dev.jllm.format.ModelFile;
+import dev.jllm.tensor.GgmlType;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every model in ../shared/models converted to every output format and loaded back: the same greedy tokens, and
+ * logits equal within 1e-5 relative where the conversion is lossless (same types, or F32 from F32), within the
+ * target type's rounding otherwise. Conversions a format cannot express fail with one line and leave nothing behind.
+ */
+class ConvertRoundTripTest {
+
+    static final String[] MODELS = {"stories260K.bin", "stories260K-f32.gguf", "stories260K-q8_0-mixed.gguf",
+        "stories260K-q4_0-mixed.gguf", "synth256/synth256-f16.gguf", "synth256/synth256-q4_1.gguf",
+        "llama3-tiny-q8_0.gguf"};
+
+    static final int[] PROMPT = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421};
+    static final int GENERATED = 8;
+
+    static Stream<Arguments> cases() {
+        List<Arguments> all = new ArrayList<>();
+        for (String m : MODELS) {
+            for (ModelConverter.Target t : ModelConverter.Target.values()) {
+                all.add(Arguments.of(m, t, null));
+            }
+            all.add(Arguments.of(m, ModelConverter.Target.GGUF, GgmlType.F32));
+            all.add(Arguments.of(m, ModelConverter.Target.GGUF, GgmlType.Q8_0));
+            all.add(Arguments.of(m, ModelConverter.Target.HF, GgmlType.BF16));
+        }
+        return all.stream();
+    }
+
+    static Path source(String name) {
+        return SharedData.model(name);
+    }
+
+    static Path tokenizerFor(String name) {
+        return name.endsWith(".bin") ? SharedData.model("tok512.bin") : null;
+    }
+
+    /** Greedy continuation of the prompt, and all logits rows along the way. */
+    record Run(int[] tokens, float[] logits) {
+    }
+
+    /**
+     * Greedy decoding after the prompt; with {@code forced} non-null the model is fed those tokens instead of its own
+     * choices (teacher forcing), so two models' logits are compared on the same sequence.
+     */
+    static Run run(Model model, int[] forced) {
+        Session s = model.newSession(new SessionOptions(64, SessionOptions.Prefill.BATCH, true));
+        int vocab = model.config().vocabSize();
+        float[] logits = s.appendAll(PROMPT);
+        float[] last = java.util.Arrays.copyOfRange(logits, logits.length - vocab, logits.length);
+        int[] tokens = new int[GENERATED];
+        float[] all = new float[GENERATED * vocab];
+        for (int i = 0; i < GENERATED; i++) {
+            System.arraycopy(last, 0, all, i * vocab, vocab);
+            tokens[i] = argmax(last);
+            last = s.append(forced != null ? forced[i] : tokens[i]);
+        }
+        return new Run(tokens, all);
+    }
+
+    static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** max |a - b| over max |a|. */
+    static double relativeError(float[] a, float[] b) {
+        double maxDiff = 0;
+        double maxAbs = 0;
+        for (int i = 0; i < a.length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+            maxAbs = Math.max(maxAbs, Math.abs(a[i]));
+        }
+        return maxDiff / maxAbs;
+    }
+
+    @ParameterizedTest(name = "{0} -> {1} {2}")
+    @MethodSource("cases")
+    void roundTrip(String name, ModelConverter.Target target, GgmlType type, @TempDir Path dir) throws IOException {
+        Path out = dir.resolve(target == ModelConverter.Target.HF ? "hf" : "out.bin");
+        boolean lossless;
+        try (ModelFile file = ModelLoaders.open(source(name))) {
+            String reason = cannotExpress(file, target);
+            if (reason != null) {
+                ModelFormatException e = assertThrows(ModelFormatException.class,
+                        () -> ModelConverter.convert(file, out, target, type, null));
+                assertTrue(e.getMessage().contains(reason), e.getMessage());
+                assertFalse(e.getMessage().contains("\n"));
+                try (Stream<Path> left = Files.list(dir)) {
+                    assertEquals(List.of(), left.toList(), "nothing left behind");
+                }
+                return;
+            }
+            lossless = lossless(file, target, type);
+            ModelConverter.convert(file, out, target, type, null);
+        }
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(List.of(out), left.toList(), "only the output, no temporary files");
+        }
+        Run expected;
+        try (Model original = Model.load(source(name), tokenizerFor(name))) {
+            expected = run(original, null);
+        }
+        Run actual;
+        Path tokenizer = target == ModelConverter.Target.LLAMA2C ? null : tokenizerFor(name);
+        try (Model converted = Model.load(out, tokenizer); Model original = Model.load(source(name), tokenizerFor(name))) {
+            actual = run(converted, expected.tokens);
+            if (target == ModelConverter.Target.GGUF || target == ModelConverter.Target.HF) {
+                // the tokenizer travels with the model and encodes as the original's
+                String text = "Once upon a time, Lily's cat  ran 123 miles!\nThe end.";
+                assertArrayEquals(original.tokenizer().encode(text, true, false),
+                        converted.tokenizer().encode(text, true, false), "tokens of " + text);
+                assertEquals(original.tokenizer().bosId(), converted.tokenizer().bosId());
+                assertEquals(original.tokenizer().eosId(), converted.tokenizer().eosId());
+            }
+        }
+        double err = relativeError(expected.logits, actual.logits);
+        double bound = lossless ? 1e-5 : tolerance(name, target, type);
+        assertTrue(err <= bound, name + " -> " + target + " " + type + ": relative logit error " + err + " > " + bound);
+        if (lossless) {
+            assertArrayEquals(expected.tokens, actual.tokens, "greedy tokens");
+            return;
+        }
+        // Lossy: the same argmax at every step, except at a near tie the logit error can flip (the original's top
+        // two logits closer than the largest logit difference measured).
+        int vocab = expected.logits.length / GENERATED;
+        for (int i = 0; i < GENERATED; i++) {
+            if (expected.tokens[i] == actual.tokens[i]) {
+                continue;
+            }
+            float[] row = java.util.Arrays.copyOfRange(expected.logits, i * vocab, (i + 1) * vocab);
+            float[] other = java.util.Arrays.copyOfRange(actual.logits, i * vocab, (i + 1) * vocab);
+            double gap = row[expected.tokens[i]] - row[actual.tokens[i]];
+            double maxDiff = 0;
+            for (int v = 0; v < vocab; v++) {
+                maxDiff = Math.max(maxDiff, Math.abs(row[v] - other[v]));
+            }
+            assertTrue(gap <= 2 * maxDiff, "step " + i + ": greedy token " + actual.tokens[i] + " instead of "
+                    + expected.tokens[i] + ", whose lead " + gap + " is more than the logit error " + maxDiff);
+        }
+    }
+
+    /**
+     * A SentencePiece vocabulary that came from a tokenizer.json (merges, no scores) gets scores in GGUF from which
+     * score-driven SentencePiece BPE (what llama.cpp runs) encodes as the merges do.
+     */
+    @org.junit.jupiter.api.Test
+    void scoresDerivedFromMergesEncodeAlike(@TempDir Path dir) throws IOException {
+        Path hf = dir.resolve("hf");
+        try (ModelFile f = ModelLoaders.open(source("stories260K-f32.gguf"))) {
+            ModelConverter.convert(f, hf, ModelConverter.Target.HF, null, null);
+        }
+        try (ModelFile f = ModelLoaders.open(hf)) {
+            dev.jllm.tokenizer.TokenizerSpec merged = f.tokenizer();
+            assertEquals(null, merged.scores());
+            float[] scores = ModelConverter.scoresFromMerges(merged);
+            var byScore = new dev.jllm.tokenizer.TokenizerSpec(merged.model(), merged.pre(), merged.tokens(), scores,
+                    merged.tokenTypes(), null, merged.bosId(), merged.eosId(), merged.unkId(), merged.padId(),
+                    merged.addBos(), merged.addEos(), merged.addSpacePrefix(), merged.chatTemplate());
+            var a = dev.jllm.tokenizer.Tokenizer.from(merged);
+            var b = dev.jllm.tokenizer.Tokenizer.from(byScore);
+            for (String text : List.of("Once upon a time, there was a little girl named Lily.",
+                    "She liked to play outside with her dog Max!", "  odd   spacing\nand lines", "ünïcödé 123")) {
+                assertArrayEquals(a.encode(text, true, false), b.encode(text, true, false), text);
+            }
+        }
+    }
+
+    /** The part of the expected error message when the target format cannot hold this model, or null. */
+    static String cannotExpress(ModelFile file, ModelConverter.Target target) {
+        boolean scaled = file.tensorOrNull("rope_freqs.weight") != null || file.config().ropeScaling() != null;
+        boolean llama2cConstants = file.config().ropeTheta() == 10000f && file.config().rmsEps() == 1e-5f;
+        return switch (target) {
+            case FLATBIN -> scaled ? "RoPE frequency scaling" : null;
+            case LLAMA2C -> scaled ? "RoPE frequency scaling" : !llama2cConstants ? "llama2.c fixes rope_theta" : null;
+            default -> null;
+        };
+    }
+
+    /** Whether every tensor keeps its exact values. */
+    static boolean lossless(ModelFile file, ModelConverter.Target target, GgmlType type) {
+        GgmlType written = switch (target) {
+            case FLATBIN -> GgmlType.F16;
+            case LLAMA2C -> GgmlType.F32;
+            default -> type;
+        };
+        if (written == null && target == ModelConverter.Target.GGUF) {
+            return true; // same types, bytes copied
+        }
+        for (var t : file.tensors().values()) {
+            GgmlType w = written == null ? (t.type() == GgmlType.F16 || t.type() == GgmlType.BF16 ? (GgmlType) t.type()
+                    : GgmlType.F32) : written;
+            // Any change of type changes the product's rounding (a quantized tensor widened to F32 keeps its values,
+            // but its activations are no longer rounded to Q8 as ggml's kernels do).
+            if (t.type() != w) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The expected relative logit error when values or the product's rounding change. Measured (max |diff| / max |logit|
+     * over 8 teacher-forced steps): FP16 rounding of F32 weights 9e-4, BF16 4e-3 to 2.4e-2, quantized weights
+     * widened to F32 (the product no longer rounds activations to Q8) 8e-3 to 2.1e-2, requantized to Q8_0 1.1e-2 to
+     * 3.4e-2. The bounds are about three times the largest measured.
+     */
+    static double tolerance(String name, ModelConverter.Target target, GgmlType type) {
+        boolean blockQuantizedSource = !name.contains("f32") && !name.endsWith(".bin") && !name.contains("f16");
+        if (type == GgmlType.Q8_0 || blockQuantizedSource) {
+            return 0.1;
+        }
+        return target == ModelConverter.Target.FLATBIN ? 3e-3 : 0.05;
+    }
+}
