@@ -39,7 +39,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(new CommandLine(this), "a command is required (generate, perplexity, inspect); see jllm --help");
+        throw new CommandLine.ParameterException(new CommandLine(this), "a command is required; see jllm --help for the list");
     }
 
     public static void main(String[] args) {
