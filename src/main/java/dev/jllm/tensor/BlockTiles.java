@@ -5,6 +5,8 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -182,6 +184,175 @@ final class BlockTiles {
                 out[v * rows + r] = Q4_0Kernel.dotInterleavedOrder(data, (long) r * cols, cols, x, v * cols);
             }
         }
+    }
+
+    // ---------------------------------------------------------------- Q8_0, ggml_vec_dot_q8_0_q8_0's order
+
+    private static final int Q8_BLOCK_BYTES = Q8_0Kernel.BLOCK_BYTES;
+    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
+    private static final VectorSpecies<Short> S32 = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+
+    /**
+     * Q8_0 rows in the order of {@link Q8_0Kernel#dotPrepared}: per (row, vector) eight accumulators, accumulator k
+     * taking fma(sum of elements 4k .. 4k+3 of the block, d_w * d_x, acc_k) block after block, then
+     * {@link KernelVectors#sumOfEight}.
+     */
+    static void q8_0(MemorySegment data, int cols, int rowStart, int rowEnd, int rows, PreparedActivations x,
+            float[] out, float[] scratch) {
+        if (x.batch() == 1) {
+            q8_0Decode(data, cols, rowStart, rowEnd, x, out);
+        } else {
+            q8_0Batch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
+        }
+    }
+
+    /**
+     * One row at a time; the 32 products of a block as 16-bit lanes (|w x| <= 2^14), summed in pairs and then in
+     * fours by reinterpreting them as 32-bit and 64-bit lanes: eight sums, the accumulators' inputs, in eight lanes.
+     */
+    private static void q8_0Decode(MemorySegment data, int cols, int rowStart, int rowEnd, PreparedActivations x,
+            float[] out) {
+        byte[] xq = x.quants();
+        float[] xd = x.scales();
+        int blocks = cols / 32;
+        long rowBytes = (long) blocks * Q8_BLOCK_BYTES;
+        for (int r = rowStart; r < rowEnd; r++) {
+            FloatVector acc = FloatVector.zero(F8);
+            long at = r * rowBytes;
+            for (int b = 0; b < blocks; b++, at += Q8_BLOCK_BYTES) {
+                ShortVector xs = (ShortVector) ByteVector.fromArray(B32, xq, b * 32)
+                        .convertShape(VectorOperators.B2S, S32, 0);
+                ShortVector ws = (ShortVector) ByteVector.fromMemorySegment(B32, data, at + 2, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2S, S32, 0);
+                IntVector products = ws.mul(xs).reinterpretAsInts();
+                IntVector pairs = products.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                        .add(products.lanewise(VectorOperators.ASHR, 16));
+                LongVector pairs64 = pairs.reinterpretAsLongs();
+                LongVector quads = pairs64.lanewise(VectorOperators.LSHL, 32).lanewise(VectorOperators.ASHR, 32)
+                        .add(pairs64.lanewise(VectorOperators.ASHR, 32));
+                FloatVector sums = (FloatVector) quads.convertShape(VectorOperators.L2F, F8, 0);
+                acc = sums.fma(FloatVector.broadcast(F8, KernelVectors.f16(data, at) * xd[b]), acc);
+            }
+            out[r] = ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
+                    + ((acc.lane(1) + acc.lane(5)) + (acc.lane(3) + acc.lane(7)));
+        }
+    }
+
+    /** One row and 16 vectors (a group) at a time, eight accumulators. */
+    private static void q8_0Batch(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+            PreparedActivations x, float[] out, float[] scratch) {
+        float[] xt = x.tokenGroups();
+        float[] xts = x.tokenGroupScales();
+        int groups = x.tokenGroupCount();
+        int batch = x.batch();
+        int blocks = cols / 32;
+        long rowBytes = (long) blocks * Q8_BLOCK_BYTES;
+        float[] wf = scratch;
+        for (int r = rowStart; r < rowEnd; r++) {
+            long base = r * rowBytes;
+            for (int g = 0; g < groups; g++) {
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F), a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+                for (int b = 0; b < blocks; b++) {
+                    long at = base + (long) b * Q8_BLOCK_BYTES;
+                    unpackQ8(data, at, wf);
+                    int x0 = (g * blocks + b) * 32 * GROUP;
+                    float dw = KernelVectors.f16(data, at);
+                    FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP).mul(dw);
+                    FloatVector w;
+                    FloatVector s0;
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[0]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 0 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[1]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 1 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[2]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 2 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[3]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 3 * GROUP), s0);
+                    a0 = s0.fma(d0, a0);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[4]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 4 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[5]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 5 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[6]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 6 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[7]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 7 * GROUP), s0);
+                    a1 = s0.fma(d0, a1);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[8]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 8 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[9]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 9 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[10]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 10 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[11]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 11 * GROUP), s0);
+                    a2 = s0.fma(d0, a2);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[12]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 12 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[13]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 13 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[14]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 14 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[15]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 15 * GROUP), s0);
+                    a3 = s0.fma(d0, a3);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[16]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 16 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[17]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 17 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[18]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 18 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[19]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 19 * GROUP), s0);
+                    a4 = s0.fma(d0, a4);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[20]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 20 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[21]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 21 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[22]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 22 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[23]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 23 * GROUP), s0);
+                    a5 = s0.fma(d0, a5);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[24]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 24 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[25]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 25 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[26]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 26 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[27]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 27 * GROUP), s0);
+                    a6 = s0.fma(d0, a6);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[28]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 28 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[29]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 29 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[30]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 30 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[31]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 31 * GROUP), s0);
+                    a7 = s0.fma(d0, a7);
+                }
+                store(a0.add(a4).add(a2.add(a6)).add(a1.add(a5).add(a3.add(a7))), out, scratch, r, g, batch, rows);
+            }
+        }
+    }
+
+    /** The 32 int8 values of the Q8_0 block at {@code block}, as floats, into {@code wf[0 .. 32)}. */
+    private static void unpackQ8(MemorySegment data, long block, float[] wf) {
+        ((FloatVector) ByteVector.fromMemorySegment(B16, data, block + 2, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2F, F, 0)).intoArray(wf, 0);
+        ((FloatVector) ByteVector.fromMemorySegment(B16, data, block + 18, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2F, F, 0)).intoArray(wf, 16);
     }
 
     /** The 32 values q - 8 of the Q4_0 block at {@code block}, as floats, into {@code wf[at .. at + 32)}. */

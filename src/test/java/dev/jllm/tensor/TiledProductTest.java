@@ -42,7 +42,7 @@ class TiledProductTest {
                 x[i] = (float) random.nextGaussian() * (random.nextInt(10) == 0 ? 20f : 1f);
             }
             float[] out = new float[rows * batch];
-            MatMul.apply(w, x, batch, out);
+            MatMul.apply(w, x, batch, out, new PreparedActivations()); // buffers of exact size: a read past them fails
             Kernel kernel = w.kernel().forProduct(n, rows, batch);
             PreparedActivations p = new PreparedActivations().prepare(kernel.activationFormat(), x, n, batch);
             for (int b = 0; b < batch; b++) {
