@@ -35,8 +35,11 @@ final class BlockTiles {
     static final int L = 16;
     static final int GROUP = PreparedActivations.GROUP;
 
+    /** False with {@code -Djllm.notiles=true}: every product then goes through the dot products (for comparisons). */
+    static final boolean ENABLED = !Boolean.getBoolean("jllm.notiles");
+
     /** True when the CPU's preferred float vectors have 16 lanes, so that these 512-bit products are compiled. */
-    static final boolean AVAILABLE = KernelVectors.FLOAT_LANES == L && GROUP == L && !Boolean.getBoolean("jllm.notiles");
+    static final boolean AVAILABLE = KernelVectors.FLOAT_LANES == L && GROUP == L && ENABLED;
 
     /** Rows per tile for decoding: one per lane. */
     static final int DECODE_ROWS = L;
