@@ -51,15 +51,14 @@ final class BlockTiles {
     private static final int Q4_BLOCK_BYTES = Q4_0Kernel.BLOCK_BYTES;
 
     /**
-     * Sum over a Q4_0 block of nibble * x (nibbles 0..15, the -8 not yet applied): 16 lanes, lane j holding element j
-     * (low nibble) plus element j + 16 (high nibble).
+     * The exact sum over a Q4_0 block of nibble * x (nibbles 0..15, the -8 not yet applied), in 32-bit integer
+     * lanes (lane j: element j from the low nibble plus element j + 16 from the high one), then an int reduction.
      */
-    private static FloatVector q4Products(MemorySegment data, long block, FloatVector xLow, FloatVector xHigh) {
+    private static int q4Sum(MemorySegment data, long block, IntVector xLow, IntVector xHigh) {
         IntVector q = (IntVector) ByteVector.fromMemorySegment(B16, data, block + 2, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.B2I, I, 0);
-        FloatVector low = (FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0);
-        FloatVector high = (FloatVector) q.lanewise(VectorOperators.LSHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
-        return low.fma(xLow, high.mul(xHigh));
+        return q.and(0x0F).mul(xLow).add(q.lanewise(VectorOperators.LSHR, 4).and(0x0F).mul(xHigh))
+                .reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -79,7 +78,7 @@ final class BlockTiles {
             PreparedActivations x, float[] out, float[] scratch) {
         float[] dws = scratch;
         float[] sums = ThreadScratch.SUMS.get();
-        float[] xf = x.quantFloats();
+        byte[] xq = x.quants();
         float[] xsum = x.blockSums();
         float[] xd = x.scales();
         int blocks = cols / 32;
@@ -89,12 +88,12 @@ final class BlockTiles {
             FloatVector acc = FloatVector.zero(F);
             long base = r0 * rowBytes;
             for (int b = 0; b < blocks; b++) {
-                FloatVector xLow = FloatVector.fromArray(F, xf, b * 32);
-                FloatVector xHigh = FloatVector.fromArray(F, xf, b * 32 + 16);
+                IntVector xLow = (IntVector) ByteVector.fromArray(B16, xq, b * 32).convertShape(VectorOperators.B2I, I, 0);
+                IntVector xHigh = (IntVector) ByteVector.fromArray(B16, xq, b * 32 + 16)
+                        .convertShape(VectorOperators.B2I, I, 0);
                 long at = base + (long) b * Q4_BLOCK_BYTES;
                 for (int r = 0; r < L; r++) {
-                    // Exact in any order: integers below 2^24.
-                    sums[r] = q4Products(data, at + r * rowBytes, xLow, xHigh).reduceLanes(VectorOperators.ADD);
+                    sums[r] = q4Sum(data, at + r * rowBytes, xLow, xHigh);
                 }
                 FloatVector sum = FloatVector.fromArray(F, sums, 0);
                 for (int r = 0; r < L; r++) {
