@@ -19,8 +19,8 @@ import jdk.incubator.vector.VectorSpecies;
  * steps that round, {@code acc = fma(blockSum, d_w * d_x, acc)} over the blocks in order and the final reduction, are
  * kept as the reference kernels do them, one lane per (row, vector) pair.
  *
- * <p>Two shapes: for one vector (decoding) the lanes of a 16-lane vector are 16 rows (each row's block sum is a
- * lane reduction, exact in any order); for a batch the lanes are 16 vectors of
+ * <p>Two shapes: for one vector (decoding) one row at a time (one sequential stream of weights per thread, which
+ * the prefetchers follow better than 16 rows side by side), each block's sum an integer lane reduction; for a batch the lanes are 16 vectors of
  * {@link PreparedActivations#tokenGroups()}, and each weight is broadcast. Both need 16-lane float vectors
  * (AVX-512); {@link #AVAILABLE} is false otherwise, and the kernels fall back to their dot products.
  */
@@ -41,7 +41,7 @@ final class BlockTiles {
     /** True when the CPU's preferred float vectors have 16 lanes, so that these 512-bit products are compiled. */
     static final boolean AVAILABLE = KernelVectors.FLOAT_LANES == L && GROUP == L && ENABLED;
 
-    /** Rows per tile for decoding: one per lane. */
+    /** Rows per task for decoding (the rows themselves are taken one at a time). */
     static final int DECODE_ROWS = L;
     /** Rows per tile for a batch. */
     static final int BATCH_ROWS = 4;
@@ -76,38 +76,24 @@ final class BlockTiles {
 
     private static void q4_0InterleavedDecode(MemorySegment data, int cols, int rowStart, int rowEnd,
             PreparedActivations x, float[] out, float[] scratch) {
-        float[] dws = scratch;
-        float[] sums = ThreadScratch.SUMS.get();
         byte[] xq = x.quants();
         float[] xsum = x.blockSums();
         float[] xd = x.scales();
         int blocks = cols / 32;
         long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
-        int r0 = rowStart;
-        for (; r0 + L <= rowEnd; r0 += L) {
-            FloatVector acc = FloatVector.zero(F);
-            long base = r0 * rowBytes;
-            for (int b = 0; b < blocks; b++) {
+        // One row at a time: one sequential stream of weights per thread, which the prefetchers follow.
+        for (int r = rowStart; r < rowEnd; r++) {
+            long at = r * rowBytes;
+            float acc = 0f;
+            for (int b = 0; b < blocks; b++, at += Q4_BLOCK_BYTES) {
                 IntVector xLow = (IntVector) ByteVector.fromArray(B16, xq, b * 32).convertShape(VectorOperators.B2I, I, 0);
                 IntVector xHigh = (IntVector) ByteVector.fromArray(B16, xq, b * 32 + 16)
                         .convertShape(VectorOperators.B2I, I, 0);
-                long at = base + (long) b * Q4_BLOCK_BYTES;
-                for (int r = 0; r < L; r++) {
-                    sums[r] = q4Sum(data, at + r * rowBytes, xLow, xHigh);
-                }
-                FloatVector sum = FloatVector.fromArray(F, sums, 0);
-                for (int r = 0; r < L; r++) {
-                    dws[r] = KernelVectors.f16(data, at + r * rowBytes);
-                }
                 // The weights' -8, exactly: sum((q - 8) x) = sum(q x) - 8 sum(x).
-                sum = sum.add(-8f * xsum[b]);
-                FloatVector d = FloatVector.fromArray(F, dws, 0).mul(xd[b]);
-                acc = sum.fma(d, acc);
+                float sum = q4Sum(data, at, xLow, xHigh) - 8f * xsum[b];
+                acc = Math.fma(sum, KernelVectors.f16(data, at) * xd[b], acc);
             }
-            acc.intoArray(out, r0);
-        }
-        for (int r = r0; r < rowEnd; r++) {
-            out[r] = Q4_0Kernel.dotInterleavedOrder(data, (long) r * cols, cols, x, 0);
+            out[r] = acc;
         }
     }
 
@@ -368,11 +354,6 @@ final class BlockTiles {
 
     /** Scratch floats a thread needs for these products. */
     static final int SCRATCH = 4 * 32 + L;
-
-    /** Per-thread buffers. */
-    private static final class ThreadScratch {
-        static final ThreadLocal<float[]> SUMS = ThreadLocal.withInitial(() -> new float[L]);
-    }
 
     private static final ThreadLocal<float[]> SCRATCHES = ThreadLocal.withInitial(() -> new float[SCRATCH]);
 
