@@ -51,46 +51,49 @@ final class BlockTiles {
     private static final int Q4_BLOCK_BYTES = Q4_0Kernel.BLOCK_BYTES;
 
     /**
-     * The exact sum over a Q4_0 block of nibble * x (nibbles 0..15, the -8 not yet applied), in 32-bit integer
-     * lanes (lane j: element j from the low nibble plus element j + 16 from the high one), then an int reduction.
-     */
-    private static int q4Sum(MemorySegment data, long block, IntVector xLow, IntVector xHigh) {
-        IntVector q = (IntVector) ByteVector.fromMemorySegment(B16, data, block + 2, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.B2I, I, 0);
-        return q.and(0x0F).mul(xLow).add(q.lanewise(VectorOperators.LSHR, 4).and(0x0F).mul(xHigh))
-                .reduceLanes(VectorOperators.ADD);
-    }
-
-    /**
      * Q4_0 rows in the order of {@link Q4_0Kernel#dotInterleavedOrder}: per (row, vector) acc = fma(blockSum,
      * d_w * d_x, acc) from the first block to the last.
      */
     static void q4_0Interleaved(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
             PreparedActivations x, float[] out, float[] scratch) {
         if (x.batch() == 1) {
-            q4_0InterleavedDecode(data, cols, rowStart, rowEnd, x, out, scratch);
+            q4_0InterleavedDecode(data, cols, rowStart, rowEnd, x, out);
         } else {
             q4_0InterleavedBatch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
         }
     }
 
+    private static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
+
+    /**
+     * One row at a time (one sequential stream of weights per thread, which the prefetchers follow). The block sum of
+     * nibble * x (nibbles 0..15; the -8 comes after, exactly, as -8 sum(x)) in 16-bit lanes (|nibble x| <= 1920, two
+     * per lane: element j and j + 16), folded in pairs as 32-bit and then 64-bit lanes, and the last four added.
+     */
     private static void q4_0InterleavedDecode(MemorySegment data, int cols, int rowStart, int rowEnd,
-            PreparedActivations x, float[] out, float[] scratch) {
+            PreparedActivations x, float[] out) {
         byte[] xq = x.quants();
         float[] xsum = x.blockSums();
         float[] xd = x.scales();
         int blocks = cols / 32;
         long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
-        // One row at a time: one sequential stream of weights per thread, which the prefetchers follow.
         for (int r = rowStart; r < rowEnd; r++) {
             long at = r * rowBytes;
             float acc = 0f;
             for (int b = 0; b < blocks; b++, at += Q4_BLOCK_BYTES) {
-                IntVector xLow = (IntVector) ByteVector.fromArray(B16, xq, b * 32).convertShape(VectorOperators.B2I, I, 0);
-                IntVector xHigh = (IntVector) ByteVector.fromArray(B16, xq, b * 32 + 16)
-                        .convertShape(VectorOperators.B2I, I, 0);
-                // The weights' -8, exactly: sum((q - 8) x) = sum(q x) - 8 sum(x).
-                float sum = q4Sum(data, at, xLow, xHigh) - 8f * xsum[b];
+                ShortVector xLow = (ShortVector) ByteVector.fromArray(B16, xq, b * 32)
+                        .convertShape(VectorOperators.B2S, S16, 0);
+                ShortVector xHigh = (ShortVector) ByteVector.fromArray(B16, xq, b * 32 + 16)
+                        .convertShape(VectorOperators.B2S, S16, 0);
+                ShortVector q = (ShortVector) ByteVector.fromMemorySegment(B16, data, at + 2, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2S, S16, 0);
+                IntVector p = q.and((short) 0x0F).mul(xLow)
+                        .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).mul(xHigh)).reinterpretAsInts();
+                LongVector pairs = p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                        .add(p.lanewise(VectorOperators.ASHR, 16)).reinterpretAsLongs();
+                long total = pairs.lanewise(VectorOperators.LSHL, 32).lanewise(VectorOperators.ASHR, 32)
+                        .add(pairs.lanewise(VectorOperators.ASHR, 32)).reduceLanes(VectorOperators.ADD);
+                float sum = (float) total - 8f * xsum[b];
                 acc = Math.fma(sum, KernelVectors.f16(data, at) * xd[b], acc);
             }
             out[r] = acc;
