@@ -34,7 +34,6 @@ public final class PreparedActivations {
     private int[] lanes = new int[0];
     private float[] scales = new float[0];
     private float[] sums = new float[0];
-    private float[] quantFloats = new float[0];
     private float[] blockSums = new float[0];
     private float[] tokenGroups = new float[0];
     private float[] tokenGroupScales = new float[0];
@@ -83,9 +82,8 @@ public final class PreparedActivations {
                 }
                 quantizeQ8(x, 0, n, quants, scales, withSums ? sums : null);
                 toLanes(quants, lanes, n);
-                quantFloats = grow(quantFloats, n);
                 blockSums = grow(blockSums, n / BLOCK);
-                toFloats(quants, n, quantFloats, blockSums);
+                blockSums(quants, n, blockSums);
                 tokenGroupCount = 0;
                 if (batch > 1) {
                     tokenGroupCount = (batch + 2 * GROUP - 1) / (2 * GROUP) * 2;
@@ -139,11 +137,6 @@ public final class PreparedActivations {
         return sums;
     }
 
-    /** Q8_0, Q8_1: the int8 values as floats, vector b at {@code b * rowLength} (exact: small integers). */
-    float[] quantFloats() {
-        return quantFloats;
-    }
-
     /** Q8_0, Q8_1: the sum of the int8 values of each block of 32, as a float (exact). */
     float[] blockSums() {
         return blockSums;
@@ -174,11 +167,10 @@ public final class PreparedActivations {
     /** Vectors per group of {@link #tokenGroups()}: the lanes of a 512-bit float vector. */
     static final int GROUP = 16;
 
-    private static void toFloats(byte[] q, int n, float[] out, float[] blockSums) {
+    private static void blockSums(byte[] q, int n, float[] blockSums) {
         for (int block = 0; block < n; block += BLOCK) {
             int sum = 0;
             for (int i = block; i < block + BLOCK; i++) {
-                out[i] = q[i];
                 sum += q[i];
             }
             blockSums[block / BLOCK] = sum;
