@@ -142,7 +142,7 @@ public final class Llama {
         }
         int attended = HalfAttention.attendedPositions(maxPos, cache.contextLength());
         Parallel.forRange(batch.size() * heads, (start, end) -> {
-            HalfAttention.Scratch halfScratch = half ? new HalfAttention.Scratch(headDim, cache.contextLength()) : null;
+            HalfAttention.Scratch halfScratch = half ? HalfAttention.scratch(headDim, cache.contextLength()) : null;
             float[] scores = half ? null : new float[cache.contextLength()];
             float[] out = new float[headDim];
             for (int job = start; job < end; job++) {

@@ -30,6 +30,32 @@ final class F16Kernel implements Kernel {
         return FloatDotOrder.vecDot(data, first, count, x.floats(), xOffset, true);
     }
 
+    /** A batch of two or more: each row is widened to floats once (exact) for all the vectors. */
+    @Override
+    public int rowTile(int batch) {
+        return batch > 1 && BlockTiles.ENABLED ? 1 : 0;
+    }
+
+    private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    @Override
+    public void productRows(MemorySegment data, int cols, int rowStart, int rowEnd, int rows, PreparedActivations x,
+            float[] out) {
+        checkFormat(x);
+        float[][] holder = ROW.get();
+        if (holder[0].length < cols) {
+            holder[0] = new float[cols];
+        }
+        float[] row = holder[0];
+        float[] xf = x.floats();
+        for (int r = rowStart; r < rowEnd; r++) {
+            dequantize(data, (long) r * cols, cols, row, 0);
+            for (int b = 0; b < x.batch(); b++) {
+                out[b * rows + r] = FloatDotOrder.vecDotFloats(row, 0, cols, xf, b * cols, true);
+            }
+        }
+    }
+
     private static void checkFormat(PreparedActivations x) {
         if (x.format() != ActivationFormat.F16) {
             throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected F16");

@@ -56,6 +56,41 @@ final class FloatDotOrder {
         return sum;
     }
 
+    /**
+     * {@link #vecDot} over weights already widened to floats ({@code w[wOffset ..]}, exact for F16 and BF16): the same
+     * accumulators, reduction and tail, so the same float.
+     */
+    static float vecDotFloats(float[] w, int wOffset, int count, float[] x, int xOffset, boolean half) {
+        int step = 4 * FLOAT_LANES;
+        int whole = count / step * step;
+        FloatVector acc0 = FloatVector.zero(FLOATS);
+        FloatVector acc1 = FloatVector.zero(FLOATS);
+        FloatVector acc2 = FloatVector.zero(FLOATS);
+        FloatVector acc3 = FloatVector.zero(FLOATS);
+        for (int i = 0; i < whole; i += step) {
+            acc0 = FloatVector.fromArray(FLOATS, w, wOffset + i).fma(FloatVector.fromArray(FLOATS, x, xOffset + i), acc0);
+            acc1 = FloatVector.fromArray(FLOATS, w, wOffset + i + FLOAT_LANES)
+                    .fma(FloatVector.fromArray(FLOATS, x, xOffset + i + FLOAT_LANES), acc1);
+            acc2 = FloatVector.fromArray(FLOATS, w, wOffset + i + 2 * FLOAT_LANES)
+                    .fma(FloatVector.fromArray(FLOATS, x, xOffset + i + 2 * FLOAT_LANES), acc2);
+            acc3 = FloatVector.fromArray(FLOATS, w, wOffset + i + 3 * FLOAT_LANES)
+                    .fma(FloatVector.fromArray(FLOATS, x, xOffset + i + 3 * FLOAT_LANES), acc3);
+        }
+        float reduced = reduceVecDot(acc0.add(acc2).add(acc1.add(acc3)));
+        if (half) {
+            double sum = reduced;
+            for (int i = whole; i < count; i++) {
+                sum += w[wOffset + i] * x[xOffset + i];
+            }
+            return (float) sum;
+        }
+        float sum = reduced;
+        for (int i = whole; i < count; i++) {
+            sum += w[wOffset + i] * x[xOffset + i];
+        }
+        return sum;
+    }
+
     private static FloatVector load(MemorySegment data, long element, boolean half) {
         return half
                 ? KernelVectors.halfToFloat(KernelVectors.loadShorts(data, element * 2))

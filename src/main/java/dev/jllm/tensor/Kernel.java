@@ -46,4 +46,27 @@ public interface Kernel {
         }
         return dot(data, first, count, x.floats(), xOffset);
     }
+
+    /**
+     * Rows per tile of {@link #productRows} for a batch of {@code batch} vectors, or 0 when this kernel has no tiled
+     * product (then each (row, vector) goes through {@link #dotPrepared}).
+     */
+    default int rowTile(int batch) {
+        return 0;
+    }
+
+    /**
+     * {@code out[b * rows + r] = dotPrepared(row r, vector b)} for rows {@code [rowStart, rowEnd)} and every vector of
+     * {@code x}, bit for bit as {@link #dotPrepared} gives them, computed several rows and vectors at a time.
+     * rowStart is a multiple of {@link #rowTile}; a last partial tile may end at rowEnd.
+     */
+    default void productRows(MemorySegment data, int cols, int rowStart, int rowEnd, int rows, PreparedActivations x,
+            float[] out) {
+        for (int r = rowStart; r < rowEnd; r++) {
+            long first = (long) r * cols;
+            for (int b = 0; b < x.batch(); b++) {
+                out[b * rows + r] = dotPrepared(data, first, cols, x, b * cols);
+            }
+        }
+    }
 }

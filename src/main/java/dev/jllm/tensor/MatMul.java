@@ -32,6 +32,13 @@ public final class MatMul {
         Kernel kernel = w.kernel().forProduct(cols, rows, batch);
         prepared.prepare(kernel.activationFormat(), x, cols, batch);
         var data = w.data();
+        int tile = kernel.rowTile(batch);
+        if (tile > 0) {
+            int tiles = (rows + tile - 1) / tile;
+            Parallel.forRange(tiles, (start, end) -> kernel.productRows(data, cols, start * tile,
+                    Math.min(rows, end * tile), rows, prepared, out));
+            return;
+        }
         Parallel.forRange(rows, (start, end) -> {
             for (int r = start; r < end; r++) {
                 long first = w.rowStart(r);

@@ -34,6 +34,10 @@ public final class PreparedActivations {
     private int[] lanes = new int[0];
     private float[] scales = new float[0];
     private float[] sums = new float[0];
+    private float[] blockSums = new float[0];
+    private float[] tokenGroups = new float[0];
+    private float[] tokenGroupScales = new float[0];
+    private int tokenGroupCount;
 
     /**
      * Converts {@code x[0 .. batch * rowLength)} (batch vectors of rowLength values, one after another) to
@@ -78,6 +82,15 @@ public final class PreparedActivations {
                 }
                 quantizeQ8(x, 0, n, quants, scales, withSums ? sums : null);
                 toLanes(quants, lanes, n);
+                blockSums = grow(blockSums, n / BLOCK);
+                blockSums(quants, n, blockSums);
+                tokenGroupCount = 0;
+                if (batch > 1) {
+                    tokenGroupCount = (batch + 2 * GROUP - 1) / (2 * GROUP) * 2;
+                    tokenGroups = grow(tokenGroups, tokenGroupCount * GROUP * rowLength);
+                    tokenGroupScales = grow(tokenGroupScales, tokenGroupCount * GROUP * (rowLength / BLOCK));
+                    toTokenGroups(quants, scales, rowLength, batch, tokenGroupCount, tokenGroups, tokenGroupScales);
+                }
             }
         }
         return this;
@@ -122,6 +135,65 @@ public final class PreparedActivations {
     /** Q8_1: the fp16-rounded s = d * sum(q) of each block of 32. */
     float[] sums() {
         return sums;
+    }
+
+    /** Q8_0, Q8_1: the sum of the int8 values of each block of 32, as a float (exact). */
+    float[] blockSums() {
+        return blockSums;
+    }
+
+    /**
+     * Q8_0, Q8_1 with a batch of two or more: the number of groups of {@link #GROUP} vectors in
+     * {@link #tokenGroups()}, even (the last groups are padded with zero vectors); 0 for a batch of one.
+     */
+    int tokenGroupCount() {
+        return tokenGroupCount;
+    }
+
+    /**
+     * Q8_0, Q8_1 with a batch of two or more: the int8 values as floats, transposed so that the vectors of a group of
+     * {@link #GROUP} are the lanes: value j of block k of vector {@code g * GROUP + t} is at
+     * {@code ((g * blocks + k) * 32 + j) * GROUP + t}, where blocks = rowLength / 32. Padding vectors are zero.
+     */
+    float[] tokenGroups() {
+        return tokenGroups;
+    }
+
+    /** The scales in the layout of {@link #tokenGroups()}: scale of block k of vector g * GROUP + t at {@code (g * blocks + k) * GROUP + t}. */
+    float[] tokenGroupScales() {
+        return tokenGroupScales;
+    }
+
+    /** Vectors per group of {@link #tokenGroups()}: the lanes of a 512-bit float vector. */
+    static final int GROUP = 16;
+
+    private static void blockSums(byte[] q, int n, float[] blockSums) {
+        for (int block = 0; block < n; block += BLOCK) {
+            int sum = 0;
+            for (int i = block; i < block + BLOCK; i++) {
+                sum += q[i];
+            }
+            blockSums[block / BLOCK] = sum;
+        }
+    }
+
+    private static void toTokenGroups(byte[] q, float[] scales, int rowLength, int batch, int groups, float[] out,
+            float[] outScales) {
+        int blocks = rowLength / BLOCK;
+        java.util.Arrays.fill(out, 0, groups * GROUP * rowLength, 0f);
+        java.util.Arrays.fill(outScales, 0, groups * GROUP * blocks, 0f);
+        for (int v = 0; v < batch; v++) {
+            int g = v / GROUP;
+            int t = v % GROUP;
+            for (int k = 0; k < blocks; k++) {
+                int base = (g * blocks + k) * BLOCK * GROUP + t;
+                int from = v * rowLength + k * BLOCK;
+                for (int j = 0; j < BLOCK; j++) {
+                    out[base + j * GROUP] = q[from + j];
+                }
+                outScales[(g * blocks + k) * GROUP + t] = scales[v * blocks + k];
+            }
+        }
     }
 
     /**

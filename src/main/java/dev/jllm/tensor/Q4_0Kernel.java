@@ -190,6 +190,21 @@ final class Q4_0Kernel implements Kernel {
         public float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
             return dotInterleavedOrder(data, first, count, x, xOffset);
         }
+
+        @Override
+        public int rowTile(int batch) {
+            if (!BlockTiles.AVAILABLE) {
+                return 0;
+            }
+            return batch == 1 ? BlockTiles.DECODE_ROWS : BlockTiles.BATCH_ROWS;
+        }
+
+        @Override
+        public void productRows(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+                PreparedActivations x, float[] out) {
+            KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, 0);
+            BlockTiles.q4_0Interleaved(data, cols, rowStart, rowEnd, rows, x, out, BlockTiles.scratch());
+        }
     }
 
     /** The quantized value of element j of the block at {@code block}, minus 8. */

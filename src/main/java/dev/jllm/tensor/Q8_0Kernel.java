@@ -109,6 +109,18 @@ final class Q8_0Kernel implements Kernel {
         return KernelVectors.sumOfEight(acc);
     }
 
+    @Override
+    public int rowTile(int batch) {
+        return BlockTiles.AVAILABLE ? 16 : 0;
+    }
+
+    @Override
+    public void productRows(MemorySegment data, int cols, int rowStart, int rowEnd, int rows, PreparedActivations x,
+            float[] out) {
+        KernelVectors.checkPrepared(x, ActivationFormat.Q8_0, 0);
+        BlockTiles.q8_0(data, cols, rowStart, rowEnd, rows, x, out, BlockTiles.scratch());
+    }
+
     /** The int8 value of element j of the block at {@code block}. */
     private static int value(MemorySegment data, long block, int j) {
         return data.get(ValueLayout.JAVA_BYTE, block + QS + j);

@@ -1,0 +1,380 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Tiled matrix products for the block types over Q8_0 activations, several rows and vectors at a time, that give
+ * the very floats of the per-(row, vector) dot products they replace.
+ *
+ * <p>Why they are bit-identical: the products of int8 (or 4-bit) weights with int8 activations, and their sums over
+ * a block of 32, are integers below 2^24, so float arithmetic computes them exactly in any order. Only the float
+ * steps that round, {@code acc = fma(blockSum, d_w * d_x, acc)} over the blocks in order and the final reduction, are
+ * kept as the reference kernels do them, one lane per (row, vector) pair.
+ *
+ * <p>Two shapes: for one vector (decoding) one row at a time (one sequential stream of weights per thread, which
+ * the prefetchers follow better than 16 rows side by side), each block's sum an integer lane reduction; for a batch the lanes are 16 vectors of
+ * {@link PreparedActivations#tokenGroups()}, and each weight is broadcast. Both need 16-lane float vectors
+ * (AVX-512); {@link #AVAILABLE} is false otherwise, and the kernels fall back to their dot products.
+ */
+final class BlockTiles {
+
+    private BlockTiles() {
+    }
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+    static final int L = 16;
+    static final int GROUP = PreparedActivations.GROUP;
+
+    /** False with {@code -Djllm.notiles=true}: every product then goes through the dot products (for comparisons). */
+    static final boolean ENABLED = !Boolean.getBoolean("jllm.notiles");
+
+    /** True when the CPU's preferred float vectors have 16 lanes, so that these 512-bit products are compiled. */
+    static final boolean AVAILABLE = KernelVectors.FLOAT_LANES == L && GROUP == L && ENABLED;
+
+    /** Rows per task for decoding (the rows themselves are taken one at a time). */
+    static final int DECODE_ROWS = L;
+    /** Rows per tile for a batch. */
+    static final int BATCH_ROWS = 4;
+
+    // ---------------------------------------------------------------- Q4_0, repacked (interleaved) order
+
+    private static final int Q4_BLOCK_BYTES = Q4_0Kernel.BLOCK_BYTES;
+
+    /**
+     * Q4_0 rows in the order of {@link Q4_0Kernel#dotInterleavedOrder}: per (row, vector) acc = fma(blockSum,
+     * d_w * d_x, acc) from the first block to the last.
+     */
+    static void q4_0Interleaved(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+            PreparedActivations x, float[] out, float[] scratch) {
+        if (x.batch() == 1) {
+            q4_0InterleavedDecode(data, cols, rowStart, rowEnd, x, out);
+        } else {
+            q4_0InterleavedBatch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
+        }
+    }
+
+    private static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
+
+    /**
+     * One row at a time (one sequential stream of weights per thread, which the prefetchers follow). The block sum of
+     * nibble * x (nibbles 0..15; the -8 comes after, exactly, as -8 sum(x)) in 16-bit lanes (|nibble x| <= 1920, two
+     * per lane: element j and j + 16), folded in pairs as 32-bit and then 64-bit lanes, and the last four added.
+     */
+    private static void q4_0InterleavedDecode(MemorySegment data, int cols, int rowStart, int rowEnd,
+            PreparedActivations x, float[] out) {
+        byte[] xq = x.quants();
+        float[] xsum = x.blockSums();
+        float[] xd = x.scales();
+        int blocks = cols / 32;
+        long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
+        for (int r = rowStart; r < rowEnd; r++) {
+            long at = r * rowBytes;
+            float acc = 0f;
+            for (int b = 0; b < blocks; b++, at += Q4_BLOCK_BYTES) {
+                ShortVector xLow = (ShortVector) ByteVector.fromArray(B16, xq, b * 32)
+                        .convertShape(VectorOperators.B2S, S16, 0);
+                ShortVector xHigh = (ShortVector) ByteVector.fromArray(B16, xq, b * 32 + 16)
+                        .convertShape(VectorOperators.B2S, S16, 0);
+                ShortVector q = (ShortVector) ByteVector.fromMemorySegment(B16, data, at + 2, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2S, S16, 0);
+                IntVector p = q.and((short) 0x0F).mul(xLow)
+                        .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).mul(xHigh)).reinterpretAsInts();
+                LongVector pairs = p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                        .add(p.lanewise(VectorOperators.ASHR, 16)).reinterpretAsLongs();
+                long total = pairs.lanewise(VectorOperators.LSHL, 32).lanewise(VectorOperators.ASHR, 32)
+                        .add(pairs.lanewise(VectorOperators.ASHR, 32)).reduceLanes(VectorOperators.ADD);
+                float sum = (float) total - 8f * xsum[b];
+                acc = Math.fma(sum, KernelVectors.f16(data, at) * xd[b], acc);
+            }
+            out[r] = acc;
+        }
+    }
+
+    private static void q4_0InterleavedBatch(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+            PreparedActivations x, float[] out, float[] scratch) {
+        float[] xt = x.tokenGroups();
+        float[] xts = x.tokenGroupScales();
+        int groups = x.tokenGroupCount();
+        int batch = x.batch();
+        int blocks = cols / 32;
+        long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
+        float[] wf = scratch; // 4 rows x 32 weights, then 16 lanes to store a result
+        int r0 = rowStart;
+        for (; r0 + BATCH_ROWS <= rowEnd; r0 += BATCH_ROWS) {
+            long base = r0 * rowBytes;
+            for (int g = 0; g < groups; g += 2) {
+                FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+                FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+                FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+                FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+                for (int b = 0; b < blocks; b++) {
+                    long at = base + (long) b * Q4_BLOCK_BYTES;
+                    unpackQ4(data, at, wf, 0);
+                    unpackQ4(data, at + rowBytes, wf, 32);
+                    unpackQ4(data, at + 2 * rowBytes, wf, 64);
+                    unpackQ4(data, at + 3 * rowBytes, wf, 96);
+                    int x0 = (g * blocks + b) * 32 * GROUP;
+                    int x1 = ((g + 1) * blocks + b) * 32 * GROUP;
+                    FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F);
+                    FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F);
+                    FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F);
+                    FloatVector s30 = FloatVector.zero(F), s31 = FloatVector.zero(F);
+                    for (int j = 0; j < 32; j++) {
+                        FloatVector v0 = FloatVector.fromArray(F, xt, x0 + j * GROUP);
+                        FloatVector v1 = FloatVector.fromArray(F, xt, x1 + j * GROUP);
+                        FloatVector w = FloatVector.broadcast(F, wf[j]);
+                        s00 = w.fma(v0, s00);
+                        s01 = w.fma(v1, s01);
+                        w = FloatVector.broadcast(F, wf[32 + j]);
+                        s10 = w.fma(v0, s10);
+                        s11 = w.fma(v1, s11);
+                        w = FloatVector.broadcast(F, wf[64 + j]);
+                        s20 = w.fma(v0, s20);
+                        s21 = w.fma(v1, s21);
+                        w = FloatVector.broadcast(F, wf[96 + j]);
+                        s30 = w.fma(v0, s30);
+                        s31 = w.fma(v1, s31);
+                    }
+                    FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP);
+                    FloatVector d1 = FloatVector.fromArray(F, xts, ((g + 1) * blocks + b) * GROUP);
+                    float w0 = KernelVectors.f16(data, at);
+                    float w1 = KernelVectors.f16(data, at + rowBytes);
+                    float w2 = KernelVectors.f16(data, at + 2 * rowBytes);
+                    float w3 = KernelVectors.f16(data, at + 3 * rowBytes);
+                    a00 = s00.fma(d0.mul(w0), a00);
+                    a01 = s01.fma(d1.mul(w0), a01);
+                    a10 = s10.fma(d0.mul(w1), a10);
+                    a11 = s11.fma(d1.mul(w1), a11);
+                    a20 = s20.fma(d0.mul(w2), a20);
+                    a21 = s21.fma(d1.mul(w2), a21);
+                    a30 = s30.fma(d0.mul(w3), a30);
+                    a31 = s31.fma(d1.mul(w3), a31);
+                }
+                store(a00, out, scratch, r0, g, batch, rows);
+                store(a01, out, scratch, r0, g + 1, batch, rows);
+                store(a10, out, scratch, r0 + 1, g, batch, rows);
+                store(a11, out, scratch, r0 + 1, g + 1, batch, rows);
+                store(a20, out, scratch, r0 + 2, g, batch, rows);
+                store(a21, out, scratch, r0 + 2, g + 1, batch, rows);
+                store(a30, out, scratch, r0 + 3, g, batch, rows);
+                store(a31, out, scratch, r0 + 3, g + 1, batch, rows);
+            }
+        }
+        for (int r = r0; r < rowEnd; r++) {
+            for (int v = 0; v < batch; v++) {
+                out[v * rows + r] = Q4_0Kernel.dotInterleavedOrder(data, (long) r * cols, cols, x, v * cols);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- Q8_0, ggml_vec_dot_q8_0_q8_0's order
+
+    private static final int Q8_BLOCK_BYTES = Q8_0Kernel.BLOCK_BYTES;
+    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
+    private static final VectorSpecies<Short> S32 = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+
+    /**
+     * Q8_0 rows in the order of {@link Q8_0Kernel#dotPrepared}: per (row, vector) eight accumulators, accumulator k
+     * taking fma(sum of elements 4k .. 4k+3 of the block, d_w * d_x, acc_k) block after block, then
+     * {@link KernelVectors#sumOfEight}.
+     */
+    static void q8_0(MemorySegment data, int cols, int rowStart, int rowEnd, int rows, PreparedActivations x,
+            float[] out, float[] scratch) {
+        if (x.batch() == 1) {
+            q8_0Decode(data, cols, rowStart, rowEnd, x, out);
+        } else {
+            q8_0Batch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
+        }
+    }
+
+    /**
+     * One row at a time; the 32 products of a block as 16-bit lanes (|w x| <= 2^14), summed in pairs and then in
+     * fours by reinterpreting them as 32-bit and 64-bit lanes: eight sums, the accumulators' inputs, in eight lanes.
+     */
+    private static void q8_0Decode(MemorySegment data, int cols, int rowStart, int rowEnd, PreparedActivations x,
+            float[] out) {
+        byte[] xq = x.quants();
+        float[] xd = x.scales();
+        int blocks = cols / 32;
+        long rowBytes = (long) blocks * Q8_BLOCK_BYTES;
+        for (int r = rowStart; r < rowEnd; r++) {
+            FloatVector acc = FloatVector.zero(F8);
+            long at = r * rowBytes;
+            for (int b = 0; b < blocks; b++, at += Q8_BLOCK_BYTES) {
+                ShortVector xs = (ShortVector) ByteVector.fromArray(B32, xq, b * 32)
+                        .convertShape(VectorOperators.B2S, S32, 0);
+                ShortVector ws = (ShortVector) ByteVector.fromMemorySegment(B32, data, at + 2, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2S, S32, 0);
+                IntVector products = ws.mul(xs).reinterpretAsInts();
+                IntVector pairs = products.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                        .add(products.lanewise(VectorOperators.ASHR, 16));
+                LongVector pairs64 = pairs.reinterpretAsLongs();
+                LongVector quads = pairs64.lanewise(VectorOperators.LSHL, 32).lanewise(VectorOperators.ASHR, 32)
+                        .add(pairs64.lanewise(VectorOperators.ASHR, 32));
+                FloatVector sums = (FloatVector) quads.convertShape(VectorOperators.L2F, F8, 0);
+                acc = sums.fma(FloatVector.broadcast(F8, KernelVectors.f16(data, at) * xd[b]), acc);
+            }
+            out[r] = ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
+                    + ((acc.lane(1) + acc.lane(5)) + (acc.lane(3) + acc.lane(7)));
+        }
+    }
+
+    /** One row and 16 vectors (a group) at a time, eight accumulators. */
+    private static void q8_0Batch(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+            PreparedActivations x, float[] out, float[] scratch) {
+        float[] xt = x.tokenGroups();
+        float[] xts = x.tokenGroupScales();
+        int groups = x.tokenGroupCount();
+        int batch = x.batch();
+        int blocks = cols / 32;
+        long rowBytes = (long) blocks * Q8_BLOCK_BYTES;
+        float[] wf = scratch;
+        for (int r = rowStart; r < rowEnd; r++) {
+            long base = r * rowBytes;
+            for (int g = 0; g < groups; g++) {
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F), a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+                for (int b = 0; b < blocks; b++) {
+                    long at = base + (long) b * Q8_BLOCK_BYTES;
+                    unpackQ8(data, at, wf);
+                    int x0 = (g * blocks + b) * 32 * GROUP;
+                    float dw = KernelVectors.f16(data, at);
+                    FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP).mul(dw);
+                    FloatVector w;
+                    FloatVector s0;
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[0]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 0 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[1]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 1 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[2]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 2 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[3]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 3 * GROUP), s0);
+                    a0 = s0.fma(d0, a0);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[4]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 4 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[5]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 5 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[6]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 6 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[7]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 7 * GROUP), s0);
+                    a1 = s0.fma(d0, a1);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[8]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 8 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[9]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 9 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[10]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 10 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[11]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 11 * GROUP), s0);
+                    a2 = s0.fma(d0, a2);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[12]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 12 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[13]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 13 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[14]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 14 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[15]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 15 * GROUP), s0);
+                    a3 = s0.fma(d0, a3);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[16]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 16 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[17]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 17 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[18]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 18 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[19]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 19 * GROUP), s0);
+                    a4 = s0.fma(d0, a4);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[20]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 20 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[21]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 21 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[22]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 22 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[23]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 23 * GROUP), s0);
+                    a5 = s0.fma(d0, a5);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[24]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 24 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[25]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 25 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[26]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 26 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[27]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 27 * GROUP), s0);
+                    a6 = s0.fma(d0, a6);
+                    s0 = FloatVector.zero(F);
+                    w = FloatVector.broadcast(F, wf[28]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 28 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[29]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 29 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[30]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 30 * GROUP), s0);
+                    w = FloatVector.broadcast(F, wf[31]);
+                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 31 * GROUP), s0);
+                    a7 = s0.fma(d0, a7);
+                }
+                store(a0.add(a4).add(a2.add(a6)).add(a1.add(a5).add(a3.add(a7))), out, scratch, r, g, batch, rows);
+            }
+        }
+    }
+
+    /** The 32 int8 values of the Q8_0 block at {@code block}, as floats, into {@code wf[0 .. 32)}. */
+    private static void unpackQ8(MemorySegment data, long block, float[] wf) {
+        ((FloatVector) ByteVector.fromMemorySegment(B16, data, block + 2, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2F, F, 0)).intoArray(wf, 0);
+        ((FloatVector) ByteVector.fromMemorySegment(B16, data, block + 18, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2F, F, 0)).intoArray(wf, 16);
+    }
+
+    /** The 32 values q - 8 of the Q4_0 block at {@code block}, as floats, into {@code wf[at .. at + 32)}. */
+    private static void unpackQ4(MemorySegment data, long block, float[] wf, int at) {
+        IntVector q = (IntVector) ByteVector.fromMemorySegment(B16, data, block + 2, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2I, I, 0);
+        ((FloatVector) q.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).intoArray(wf, at);
+        ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).and(0x0F).sub(8).convert(VectorOperators.I2F, 0))
+                .intoArray(wf, at + 16);
+    }
+
+    /** Scratch floats a thread needs for these products. */
+    static final int SCRATCH = 4 * 32 + L;
+
+    private static final ThreadLocal<float[]> SCRATCHES = ThreadLocal.withInitial(() -> new float[SCRATCH]);
+
+    /** This thread's scratch for these products. */
+    static float[] scratch() {
+        return SCRATCHES.get();
+    }
+
+    /** Lanes of a result vector (row r, vectors of group g) into out, skipping padding vectors. */
+    private static void store(FloatVector acc, float[] out, float[] scratch, int r, int g, int batch, int rows) {
+        int first = g * GROUP;
+        if (first >= batch) {
+            return;
+        }
+        acc.intoArray(scratch, 4 * 32);
+        int n = Math.min(GROUP, batch - first);
+        for (int t = 0; t < n; t++) {
+            out[(first + t) * rows + r] = scratch[4 * 32 + t];
+        }
+    }
+}
