@@ -32,7 +32,8 @@ public final class MatMul {
         Kernel kernel = w.kernel().forProduct(cols, rows, batch);
         prepared.prepare(kernel.activationFormat(), x, cols, batch);
         var data = w.data();
-        int tile = kernel.rowTile(batch);
+        // Tiles read rows in storage order; a tensor viewed with another row order (Hugging Face Q/K) goes row by row.
+        int tile = w.rowOrder() == null ? kernel.rowTile(batch) : 0;
         if (tile > 0) {
             int tiles = (rows + tile - 1) / tile;
             Parallel.forRange(tiles, (start, end) -> kernel.productRows(data, cols, start * tile,
