@@ -251,8 +251,8 @@ final class BenchCommand extends IoCommand implements Runnable {
                     String.format(Locale.ROOT, "%.2f ± %.2f", mean(ts), stddev(ts)));
         }
         out.println();
-        out.printf(Locale.ROOT, "peak resident memory: %.1f MiB; time to first token (JVM start included): %.0f ms%n",
-                peakRss / 1048576.0, ttftMs);
+        out.printf(Locale.ROOT, "peak resident memory: %.1f MiB; time to first token: %.0f ms (from JVM start: loading, then"
+                + " the first test's first batch, cold)%n", peakRss / 1048576.0, ttftMs);
     }
 
     private String json(Model model, List<Result> results, long peakRss, double ttftMs, int ctx) {
