@@ -105,30 +105,37 @@ public final class Weights {
         return t.toFloatArray();
     }
 
-    /**
-     * Llama 3.1 frequency scaling as divisors of the plain RoPE frequencies: high frequencies are kept, low ones divided
-     * by the factor, and the band between blended smoothly (the same factors llama.cpp stores as {@code rope_freqs}).
-     */
+    /** The Llama 3.1 frequency factors of a config with {@code ropeScaling}; see {@link #llama3FreqFactors(int, float, LlamaConfig.RopeScaling)}. */
     public static float[] llama3FreqFactors(LlamaConfig c) {
-        LlamaConfig.RopeScaling s = c.ropeScaling();
-        int n = c.ropeDim() / 2;
-        float[] factors = new float[n];
-        double lowFreqWavelen = s.originalContextLength() / s.lowFreqFactor();
-        double highFreqWavelen = s.originalContextLength() / s.highFreqFactor();
-        for (int i = 0; i < n; i++) {
-            double freq = Math.pow(c.ropeTheta(), -2.0 * i / c.ropeDim());
+        return llama3FreqFactors(c.ropeDim(), c.ropeTheta(), c.ropeScaling());
+    }
+
+    /**
+     * Llama 3.1 frequency scaling as divisors of the plain RoPE frequencies, one per rotated pair: 1 for short
+     * wavelengths, {@code factor} for long ones, and a smooth blend between, as llama.cpp's converter stores them in
+     * the {@code rope_freqs} tensor. The frequencies are float32 (as the converter's torch tensor) and the blend is
+     * worked in double and rounded once, which reproduces that tensor bit for bit (a test checks it on llama3-tiny).
+     */
+    public static float[] llama3FreqFactors(int ropeDim, float theta, LlamaConfig.RopeScaling s) {
+        double factor = s.factor();
+        double low = s.lowFreqFactor();
+        double high = s.highFreqFactor();
+        double originalContext = s.originalContextLength();
+        double lowFreqWavelen = originalContext / low;
+        double highFreqWavelen = originalContext / high;
+        float[] factors = new float[ropeDim / 2];
+        for (int i = 0; i < factors.length; i++) {
+            float exponent = (float) (2 * i) / ropeDim;
+            float freq = (float) (1.0 / (float) Math.pow(theta, exponent));
             double wavelen = 2 * Math.PI / freq;
-            double scaled;
             if (wavelen < highFreqWavelen) {
-                scaled = freq;
+                factors[i] = 1f;
             } else if (wavelen > lowFreqWavelen) {
-                scaled = freq / s.factor();
+                factors[i] = (float) factor;
             } else {
-                double smooth = (s.originalContextLength() / wavelen - s.lowFreqFactor())
-                        / (s.highFreqFactor() - s.lowFreqFactor());
-                scaled = (1 - smooth) * freq / s.factor() + smooth * freq;
+                double smooth = (originalContext / wavelen - low) / (high - low);
+                factors[i] = (float) (1 / ((1 - smooth) / factor + smooth));
             }
-            factors[i] = (float) (freq / scaled);
         }
         return factors;
     }

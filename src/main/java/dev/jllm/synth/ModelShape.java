@@ -1,5 +1,7 @@
 package dev.jllm.synth;
 
+import dev.jllm.model.LlamaConfig;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -20,11 +22,7 @@ import java.util.Map;
  * @param ropeScaling    Llama 3.1-style frequency scaling, written as the rope_freqs tensor; null for none
  */
 public record ModelShape(String name, int dim, int layers, int heads, int kvHeads, int hiddenDim, int vocabSize,
-        int contextLength, float ropeTheta, float rmsEps, boolean tiedEmbeddings, RopeScaling ropeScaling) {
-
-    /** Llama 3.1 / 3.2 rope scaling ({@code rope_scaling} of type {@code llama3} in Hugging Face configs). */
-    public record RopeScaling(float factor, float lowFreqFactor, float highFreqFactor, int originalContextLength) {
-    }
+        int contextLength, float ropeTheta, float rmsEps, boolean tiedEmbeddings, LlamaConfig.RopeScaling ropeScaling) {
 
     private static final Map<String, ModelShape> NAMED = new LinkedHashMap<>();
 
@@ -33,7 +31,7 @@ public record ModelShape(String name, int dim, int layers, int heads, int kvHead
         add(new ModelShape("stories110M", 768, 12, 12, 12, 2048, 32000, 1024, 10000f, 1e-5f, false, null));
         add(new ModelShape("tinyllama-1.1b", 2048, 22, 32, 4, 5632, 32000, 2048, 10000f, 1e-5f, false, null));
         add(new ModelShape("llama-3.2-1b", 2048, 16, 32, 8, 8192, 128256, 131072, 500000f, 1e-5f, true,
-                new RopeScaling(32f, 1f, 4f, 8192)));
+                new LlamaConfig.RopeScaling(32f, 1f, 4f, 8192)));
         add(new ModelShape("llama-2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000f, 1e-5f, false, null));
         add(new ModelShape("llama-3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000f, 1e-5f, false, null));
     }

@@ -105,7 +105,7 @@ public final class SyntheticModel {
         Generator g = new Generator(w, options, pool);
         g.matrix("token_embd.weight", s.dim(), s.vocabSize());
         if (s.ropeScaling() != null) {
-            float[] factors = RopeFactors.compute(s.headDim(), s.ropeTheta(), s.ropeScaling());
+            float[] factors = dev.jllm.model.Weights.llama3FreqFactors(s.headDim(), s.ropeTheta(), s.ropeScaling());
             g.vector("rope_freqs.weight", factors);
         }
         float[] ones = new float[s.dim()];

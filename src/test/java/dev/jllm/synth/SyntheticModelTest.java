@@ -51,7 +51,7 @@ class SyntheticModelTest {
         // low 1, high 4, original context 8192
         try (GgufFile f = GgufReader.read(SharedData.model("llama3-tiny-q8_0.gguf"))) {
             float[] expected = f.tensors().get("rope_freqs.weight").toFloatArray();
-            float[] ours = RopeFactors.compute(32, 500000f, new ModelShape.RopeScaling(32f, 1f, 4f, 8192));
+            float[] ours = dev.jllm.model.Weights.llama3FreqFactors(32, 500000f, new dev.jllm.model.LlamaConfig.RopeScaling(32f, 1f, 4f, 8192));
             assertArrayEquals(expected, ours);
         }
     }
@@ -177,7 +177,7 @@ class SyntheticModelTest {
                 named.rmsEps(), true, named.ropeScaling());
         try (GgufFile g = GgufReader.read(write(shape, GgmlType.Q4_0, seed, 2, "l3.gguf"))) {
             assertNull(g.tensors().get("output.weight"));
-            assertArrayEquals(RopeFactors.compute(32, 500000f, named.ropeScaling()),
+            assertArrayEquals(dev.jllm.model.Weights.llama3FreqFactors(32, 500000f, named.ropeScaling()),
                     g.tensors().get("rope_freqs.weight").toFloatArray());
             assertEquals(500000f, g.metadata().get("llama.rope.freq_base"));
         }
