@@ -1,5 +1,7 @@
 package dev.jllm.jmh;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +32,14 @@ public final class JmhMain {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("--table")) {
+            List<JmhTable.Measurement> measurements = new ArrayList<>();
+            for (int i = 1; i < args.length; i++) {
+                measurements.addAll(readJson(Path.of(args[i])));
+            }
+            System.out.print(JmhTable.format(JmhTable.rows(measurements)));
+            return;
+        }
         boolean probe = true;
         List<String> jmhArgs = new ArrayList<>();
         for (String a : args) {
@@ -46,6 +56,8 @@ public final class JmhMain {
             System.out.println("  RowDotBenchmark (kernel), MemoryBandwidthBenchmark (threads, sizeMiB),");
             System.out.println("  MappedBandwidthBenchmark (threads, sizeMiB, file); e.g. -p kernel=Q4_0 -p batch=1");
             System.out.println("  --no-probe: do not add the off-heap bandwidth probe (the ratio column stays empty)");
+            System.out.println("bench/jmh.sh --table RESULT.json ...: the table from JMH JSON results (-rf json -rff F)");
+            System.out.println("  of one or more runs, e.g. the probe and the kernels run separately");
             System.out.println();
             cmd.showHelp();
             return;
@@ -81,6 +93,22 @@ public final class JmhMain {
                 + ", after: " + after + ")");
         System.out.println();
         System.out.print(JmhTable.format(JmhTable.rows(measurements)));
+    }
+
+    /** The measurements in a JMH JSON result file ({@code -rf json}). */
+    static List<JmhTable.Measurement> readJson(Path file) throws IOException {
+        List<JmhTable.Measurement> out = new ArrayList<>();
+        JsonNode root = new ObjectMapper().readTree(file.toFile());
+        for (JsonNode run : root) {
+            String[] parts = run.path("benchmark").asText().split("\\.");
+            Map<String, String> params = new TreeMap<>();
+            run.path("params").properties().forEach(e -> params.put(e.getKey(), e.getValue().asText()));
+            JsonNode metric = run.path("primaryMetric");
+            double error = metric.path("scoreError").isNumber() ? metric.path("scoreError").asDouble() : Double.NaN;
+            out.add(new JmhTable.Measurement(parts[parts.length - 2], params, metric.path("score").asDouble(), error,
+                    metric.path("scoreUnit").asText()));
+        }
+        return out;
     }
 
     private static String loadAverage() {

@@ -4,13 +4,16 @@ import dev.jllm.tensor.GgmlType;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Turns the benchmarks' times into the figures that can be set against the machine: GB/s of weights streamed (bytes
  * of the weight matrix ÷ time per product), GFLOP/s (2 · rows · cols · batch ÷ time), and the ratio to the memory
  * bandwidth the {@link MemoryBandwidthBenchmark} probe measured with the same number of threads. GB = 10⁹ bytes.
+ * Results of several runs (JSON files of separate runs) are merged into medians.
  */
 final class JmhTable {
 
@@ -18,9 +21,12 @@ final class JmhTable {
     record Measurement(String benchmark, Map<String, String> params, double score, double error, String unit) {
     }
 
-    /** One line of the table; gflops and ratio are NaN where they do not apply (or no probe ran). */
+    /**
+     * One line of the table: the time per op (the median over {@code runs} runs, with their range), JMH's error for a
+     * single run (NaN otherwise); gflops and ratio are NaN where they do not apply (or no probe ran).
+     */
     record Row(String benchmark, String type, String batch, int threads, double microsPerOp, double errorMicros,
-            double gbPerSecond, double gflops, double ratio) {
+            int runs, double minMicros, double maxMicros, double gbPerSecond, double gflops, double ratio) {
     }
 
     private static final List<String> TYPE_ORDER = List.of("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1");
@@ -50,11 +56,22 @@ final class JmhTable {
         };
     }
 
+    /**
+     * The table's rows: measurements of the same benchmark and parameters (from several runs) become one row with the
+     * median time and the range; a single run keeps JMH's 99.9% error.
+     */
     static List<Row> rows(List<Measurement> measurements) {
-        List<Row> rows = new ArrayList<>();
+        Map<String, List<Measurement>> groups = new LinkedHashMap<>();
         for (Measurement m : measurements) {
-            double scale = micros(m.unit());
-            double us = m.score() * scale;
+            groups.computeIfAbsent(m.benchmark() + new TreeMap<>(m.params()), k -> new ArrayList<>()).add(m);
+        }
+        List<Row> rows = new ArrayList<>();
+        for (List<Measurement> group : groups.values()) {
+            Measurement m = group.getFirst();
+            double[] times = group.stream().mapToDouble(g -> g.score() * micros(g.unit())).sorted().toArray();
+            int n = times.length;
+            double us = n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+            double error = n == 1 ? m.error() * micros(m.unit()) : Double.NaN;
             double gbs = bytesPerOp(m.benchmark(), m.params()) / (us * 1e-6) / 1e9;
             Map<String, String> p = m.params();
             boolean product = p.containsKey("kernel");
@@ -63,7 +80,7 @@ final class JmhTable {
                     / (us * 1e-6) / 1e9 : Double.NaN;
             int threads = p.containsKey("threads") ? Integer.parseInt(p.get("threads")) : 1;
             rows.add(new Row(m.benchmark(), product ? p.get("kernel") : "-", product ? Integer.toString(batch) : "-",
-                    threads, us, m.error() * scale, gbs, gflops, Double.NaN));
+                    threads, us, error, n, times[0], times[n - 1], gbs, gflops, Double.NaN));
         }
         List<Row> withRatio = new ArrayList<>();
         for (Row r : rows) {
@@ -75,7 +92,7 @@ final class JmhTable {
             }
             double ratio = r.benchmark().equals("MemoryBandwidthBenchmark") ? Double.NaN : r.gbPerSecond() / limit;
             withRatio.add(new Row(r.benchmark(), r.type(), r.batch(), r.threads(), r.microsPerOp(), r.errorMicros(),
-                    r.gbPerSecond(), r.gflops(), ratio));
+                    r.runs(), r.minMicros(), r.maxMicros(), r.gbPerSecond(), r.gflops(), ratio));
         }
         withRatio.sort(Comparator.comparingInt(JmhTable::benchmarkOrder)
                 .thenComparingInt(r -> TYPE_ORDER.indexOf(r.type()))
@@ -102,11 +119,14 @@ final class JmhTable {
     /** The table in Markdown, ready for BENCHMARKS.md. */
     static String format(List<Row> rows) {
         StringBuilder s = new StringBuilder();
-        s.append("| benchmark | type | batch | threads | µs/op (± 99.9%) | GB/s | GFLOP/s | of bandwidth |\n");
+        s.append("| benchmark | type | batch | threads | µs/op | GB/s | GFLOP/s | of bandwidth |\n");
         s.append("|---|---|---|---|---|---|---|---|\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %s ± %s | %.1f | %s | %s |%n", label(r.benchmark()),
-                    r.type(), r.batch(), r.threads(), number(r.microsPerOp()), number(r.errorMicros()),
+            String time = r.runs() == 1 ? number(r.microsPerOp()) + " ± " + number(r.errorMicros())
+                    : number(r.microsPerOp()) + " (" + number(r.minMicros()) + "–" + number(r.maxMicros()) + ", "
+                            + r.runs() + " runs)";
+            s.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %s | %.1f | %s | %s |%n", label(r.benchmark()),
+                    r.type(), r.batch(), r.threads(), time,
                     r.gbPerSecond(), Double.isNaN(r.gflops()) ? "-" : String.format(Locale.ROOT, "%.1f", r.gflops()),
                     Double.isNaN(r.ratio()) ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * r.ratio())));
         }

@@ -2,10 +2,16 @@ package dev.jllm.jmh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The runner's arithmetic against figures worked out by hand: bytes of a 5632 x 2048 matrix per type (ggml's block
@@ -52,13 +58,65 @@ class JmhTableTest {
         assertEquals(73.8197504, q8.gflops(), 1e-9);
         assertEquals(
                 """
-                | benchmark | type | batch | threads | µs/op (± 99.9%) | GB/s | GFLOP/s | of bandwidth |
+                | benchmark | type | batch | threads | µs/op | GB/s | GFLOP/s | of bandwidth |
                 |---|---|---|---|---|---|---|---|
                 | read sum, off-heap | - | - | 1 | 50000 ± 100 | 21.5 | - | - |
                 | read sum, mapped file | - | - | 1 | 100000 ± 1000 | 10.7 | - | 50% |
                 | MatMul.apply | Q8_0 | 32 | 2 | 10000 ± 20.0 | 1.2 | 73.8 | - |
                 | MatMul.apply | Q4_0 | 1 | 1 | 500 ± 5.00 | 13.0 | 46.1 | 60% |
                 """, JmhTable.format(rows));
+    }
+
+    /** A record of JMH 1.37's {@code -rf json} output (from a run here, trimmed), and one whose error is "NaN". */
+    @Test
+    void readsJmhJsonResults(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("result.json");
+        Files.writeString(file, """
+                [
+                  {"jmhVersion": "1.37", "benchmark": "dev.jllm.jmh.MemoryBandwidthBenchmark.readSum", "mode": "avgt",
+                   "threads": 1, "forks": 1, "params": {"sizeMiB": "1024", "threads": "1"},
+                   "primaryMetric": {"score": 49024.493714285716, "scoreError": 1567.5432091433424,
+                     "scoreConfidence": [47456.95050514238, 50592.036923429056], "scoreUnit": "us/op",
+                     "rawData": [[49000.0, 49100.0]]},
+                   "secondaryMetrics": {}},
+                  {"jmhVersion": "1.37", "benchmark": "dev.jllm.jmh.MatVecBenchmark.product", "mode": "avgt",
+                   "params": {"batch": "1", "cols": "2048", "footprintMiB": "256", "kernel": "Q4_0", "rows": "5632",
+                     "threads": "1"},
+                   "primaryMetric": {"score": 1000.0, "scoreError": "NaN", "scoreUnit": "us/op"}}
+                ]
+                """);
+        List<JmhTable.Measurement> m = JmhMain.readJson(file);
+        assertEquals(new JmhTable.Measurement("MemoryBandwidthBenchmark", Map.of("sizeMiB", "1024", "threads", "1"),
+                49024.493714285716, 1567.5432091433424, "us/op"), m.get(0));
+        assertEquals("MatVecBenchmark", m.get(1).benchmark());
+        assertEquals("Q4_0", m.get(1).params().get("kernel"));
+        assertTrue(Double.isNaN(m.get(1).error()));
+        assertEquals("| MatMul.apply | Q4_0 | 1 | 1 | 1000 ± ? | 6.5 | 23.1 | 30% |",
+                JmhTable.format(JmhTable.rows(m)).lines().toList().get(3));
+    }
+
+    @Test
+    void severalRunsGiveTheMedianAndTheRange() {
+        List<JmhTable.Measurement> results = List.of(
+                new JmhTable.Measurement("MemoryBandwidthBenchmark", Map.of("threads", "2", "sizeMiB", "1024"), 40, 1,
+                        "ms/op"),
+                new JmhTable.Measurement("MatVecBenchmark", product("F32", 1, 2), 3000, 100, "us/op"),
+                new JmhTable.Measurement("MemoryBandwidthBenchmark", Map.of("sizeMiB", "1024", "threads", "2"), 50, 1,
+                        "ms/op"),
+                new JmhTable.Measurement("MatVecBenchmark", product("F32", 1, 2), 2000, 100, "us/op"),
+                new JmhTable.Measurement("MatVecBenchmark", product("F32", 1, 2), 9000, 100, "us/op"),
+                new JmhTable.Measurement("MatVecBenchmark", product("F32", 1, 2), 2500, 100, "us/op"));
+        List<JmhTable.Row> rows = JmhTable.rows(results);
+        assertEquals(2, rows.size());
+        // probe: median of 40 and 50 ms = 45 ms, 2^30 B / 45 ms = 23.86 GB/s; F32: median of 2000, 2500, 3000, 9000 µs
+        // = 2750 µs, 46,137,344 B / 2750 µs = 16.777 GB/s = 70.3% of the probe
+        assertEquals(45_000, rows.get(0).microsPerOp(), 1e-9);
+        assertEquals(2750, rows.get(1).microsPerOp(), 1e-9);
+        assertEquals(46_137_344 / 2750e-6 / (Math.pow(2, 30) / 45e-3), rows.get(1).ratio(), 1e-12);
+        assertEquals(List.of(
+                "| read sum, off-heap | - | - | 2 | 45000 (40000–50000, 2 runs) | 23.9 | - | - |",
+                "| MatMul.apply | F32 | 1 | 2 | 2750 (2000–9000, 4 runs) | 16.8 | 8.4 | 70% |"),
+                JmhTable.format(rows).lines().skip(2).toList());
     }
 
     @Test
