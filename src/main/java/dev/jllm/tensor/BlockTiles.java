@@ -7,7 +7,9 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -57,13 +59,193 @@ final class BlockTiles {
     static void q4_0Interleaved(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
             PreparedActivations x, float[] out, float[] scratch) {
         if (x.batch() == 1) {
-            q4_0InterleavedDecode(data, cols, rowStart, rowEnd, x, out);
+            int r = rowStart;
+            if (x.nibblePairsUsable() && NIBBLES16) {
+                r = q4_0Decode16(data, cols, rowStart, rowEnd, x, out);
+            }
+            q4_0InterleavedDecode(data, cols, r, rowEnd, x, out);
         } else {
             q4_0InterleavedBatch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
         }
     }
 
     private static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
+
+    // ---------------------------------------------------------------- Q4_0 decode, 16 rows in 16-bit lanes
+
+    /** False with {@code -Djllm.nibbles16=false}: the row-at-a-time decode only (for comparisons). */
+    static final boolean NIBBLES16 = !"false".equals(System.getProperty("jllm.nibbles16"));
+
+    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_512;
+    private static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
+    /**
+     * Short lane i of a pair of blocks (2p, 2p + 1) takes byte i / 2 of the nibbles of block 2p + (i & 1), in both its
+     * bytes: then its low nibble is (lane & 15) and its high nibble (lane >> 12) & 15.
+     */
+    private static final VectorShuffle<Byte> NIBBLE_BYTES =
+            VectorShuffle.fromOp(B64, i -> 2 + (i / 2 % 2) * Q4_BLOCK_BYTES + i / 4);
+    private static final VectorMask<Short> BIT2 = VectorMask.fromLong(S512, 0xCCCCCCCCL);
+    private static final VectorMask<Short> BIT4 = VectorMask.fromLong(S512, 0xF0F0F0F0L);
+    private static final VectorMask<Short> BIT8 = VectorMask.fromLong(S512, 0xFF00FF00L);
+    private static final VectorMask<Short> BIT16 = VectorMask.fromLong(S512, 0xFFFF0000L);
+    private static final VectorSpecies<Long> L512 = LongVector.SPECIES_512;
+    private static final VectorShuffle<Long> SWAP_LONGS = VectorShuffle.fromOp(L512, i -> i ^ 1);
+    private static final VectorShuffle<Long> SWAP_LONG_PAIRS = VectorShuffle.fromOp(L512, i -> i ^ 2);
+    private static final VectorShuffle<Long> SWAP_LONG_QUADS = VectorShuffle.fromOp(L512, i -> i ^ 4);
+
+    /** Per thread: 8 buffers of merged sums, 32 shorts a pair of blocks. */
+    private static final ThreadLocal<short[][]> DECODE_BUFFERS = ThreadLocal.withInitial(() -> new short[8][0]);
+    /** Per thread: the scales of a tile's rows, 32 a pair of blocks. */
+    private static final ThreadLocal<float[][]> DECODE_SCALES = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    /**
+     * Q4_0 decoding 16 rows at a time, for activations with {@link PreparedActivations#nibblePairsUsable}. For each
+     * pair of blocks (2p, 2p + 1) and row, 32 lanes lo_k * x_k + hi_k * x_(k+16) in 16-bit lanes (lane i: block
+     * 2p + (i & 1), k = i / 2); the 16 rows' vectors are then added into one in four levels, each merging two vectors
+     * while adding lanes at distance 2, 4, 8, 16, so that lanes 2r and 2r + 1 end up with row r's sums over the two
+     * blocks: all modulo 2^16, exact because the true sum minus 8 sum(x) lies within a short. Then, with lanes = rows,
+     * acc = fma(sum, d_w * d_x, acc) for the two blocks in order, as the reference does. Returns the first row not
+     * done (a last part of fewer than 16 rows is left to the caller).
+     *
+     * <p>Each level runs as its own loop over the whole row, through buffers that stay in cache: C2 stops inlining a
+     * method once its graph is large (NodeCountInliningCutoff), every vector operation counts for hundreds of nodes,
+     * and an operation left out of line allocates its vectors.
+     */
+    private static int q4_0Decode16(MemorySegment data, int cols, int rowStart, int rowEnd, PreparedActivations x,
+            float[] out) {
+        short[] xs = x.nibblePairs();
+        float[] xd = x.scales();
+        int blocks = cols / 32;
+        int pairs = blocks / 2;
+        long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
+        short[][] b = DECODE_BUFFERS.get();
+        float[][] scaleBuffer = DECODE_SCALES.get();
+        if (b[0].length < pairs * 32) {
+            for (int i = 0; i < b.length; i++) {
+                b[i] = new short[pairs * 32];
+            }
+            scaleBuffer[0] = new float[pairs * 32];
+        }
+        float[] dw = scaleBuffer[0];
+        int r0 = rowStart;
+        for (; r0 + L <= rowEnd; r0 += L) {
+            long base = r0 * rowBytes;
+            for (int k = 0; k < 8; k++) {
+                rowPairs(data, base + 2 * k * rowBytes, rowBytes, pairs, xs, b[k], dw, 2 * k);
+            }
+            for (int k = 0; k < 4; k++) {
+                merge4(b[2 * k], b[2 * k + 1], pairs, b[k]);
+            }
+            for (int k = 0; k < 2; k++) {
+                merge8(b[2 * k], b[2 * k + 1], pairs, b[k]);
+            }
+            finish(b[0], b[1], dw, xs, xd, pairs, out, r0);
+        }
+        return r0;
+    }
+
+    /** The last level of the merge and the scaled sums of the 16 rows of a tile, into {@code out[r0 ..]}. */
+    private static void finish(short[] low, short[] high, float[] dw, short[] xs, float[] xd, int pairs,
+            float[] out, int r0) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int p = 0; p < pairs; p++) {
+            IntVector sums = merge16(ShortVector.fromArray(S512, low, 32 * p),
+                    ShortVector.fromArray(S512, high, 32 * p))
+                    .sub(ShortVector.fromArray(S512, xs, p * PreparedActivations.NIBBLE_PAIR_SHORTS + 64))
+                    .reinterpretAsInts();
+            FloatVector s0 = (FloatVector) sums.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                    .convert(VectorOperators.I2F, 0);
+            FloatVector s1 = (FloatVector) sums.lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0);
+            FloatVector d0 = FloatVector.fromArray(F, dw, 32 * p);
+            FloatVector d1 = FloatVector.fromArray(F, dw, 32 * p + L);
+            acc = s0.fma(d0.mul(xd[2 * p]), acc);
+            acc = s1.fma(d1.mul(xd[2 * p + 1]), acc);
+        }
+        acc.intoArray(out, r0);
+    }
+
+    private static void merge4(short[] a, short[] b, int pairs, short[] into) {
+        for (int p = 0; p < 32 * pairs; p += 32) {
+            merge4(ShortVector.fromArray(S512, a, p), ShortVector.fromArray(S512, b, p)).intoArray(into, p);
+        }
+    }
+
+    private static void merge8(short[] a, short[] b, int pairs, short[] into) {
+        for (int p = 0; p < 32 * pairs; p += 32) {
+            merge8(ShortVector.fromArray(S512, a, p), ShortVector.fromArray(S512, b, p)).intoArray(into, p);
+        }
+    }
+
+    /**
+     * For each pair of blocks, 2 rows' sums merged at distance 2, into {@code sums[32p ..]}: lane i holds row
+     * ((i >> 1) & 1)'s sum of lanes i & ~2 and i | 2 of {@link #nibbleProducts}. The vector loads read 64 bytes; the
+     * pairs where that would pass the end of the data are summed one value at a time.
+     */
+    private static void rowPairs(MemorySegment data, long base, long rowBytes, int pairs, short[] xs, short[] sums,
+            float[] dw, int row) {
+        long room = data.byteSize() - 64 - (base + rowBytes);
+        int vectorPairs = room < 0 ? 0 : (int) Math.min(pairs, room / (2 * Q4_BLOCK_BYTES) + 1);
+        for (int p = 0; p < vectorPairs; p++) {
+            long at = base + p * (2L * Q4_BLOCK_BYTES);
+            int xAt = p * PreparedActivations.NIBBLE_PAIR_SHORTS;
+            ShortVector xl = ShortVector.fromArray(S512, xs, xAt);
+            ShortVector xh = ShortVector.fromArray(S512, xs, xAt + 32);
+            merge2(nibbleProducts(data, at, xl, xh), nibbleProducts(data, at + rowBytes, xl, xh))
+                    .intoArray(sums, 32 * p);
+            dw[32 * p + row] = KernelVectors.f16(data, at);
+            dw[32 * p + L + row] = KernelVectors.f16(data, at + Q4_BLOCK_BYTES);
+            dw[32 * p + row + 1] = KernelVectors.f16(data, at + rowBytes);
+            dw[32 * p + L + row + 1] = KernelVectors.f16(data, at + rowBytes + Q4_BLOCK_BYTES);
+        }
+        for (int p = vectorPairs; p < pairs; p++) {
+            int xAt = p * PreparedActivations.NIBBLE_PAIR_SHORTS;
+            for (int i = 0; i < 32; i++) {
+                long block = base + ((i >> 1) & 1) * rowBytes + p * (2L * Q4_BLOCK_BYTES) + (i & 1) * Q4_BLOCK_BYTES;
+                int sum = 0;
+                for (int lane = i & ~2; lane <= (i | 2); lane += 2) {
+                    int q = data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, block + 2 + lane / 2) & 0xFF;
+                    sum += (q & 15) * xs[xAt + lane] + (q >>> 4) * xs[xAt + 32 + lane];
+                }
+                sums[32 * p + i] = (short) sum;
+            }
+            long at = base + p * (2L * Q4_BLOCK_BYTES);
+            dw[32 * p + row] = KernelVectors.f16(data, at);
+            dw[32 * p + L + row] = KernelVectors.f16(data, at + Q4_BLOCK_BYTES);
+            dw[32 * p + row + 1] = KernelVectors.f16(data, at + rowBytes);
+            dw[32 * p + L + row + 1] = KernelVectors.f16(data, at + rowBytes + Q4_BLOCK_BYTES);
+        }
+    }
+
+    /** The pair of blocks at {@code at}: lane i = lo * x_k + hi * x_(k+16), k = i / 2, of block 2p + (i & 1). */
+    private static ShortVector nibbleProducts(MemorySegment data, long at, ShortVector xl, ShortVector xh) {
+        ShortVector q = ByteVector.fromMemorySegment(B64, data, at, ByteOrder.LITTLE_ENDIAN)
+                .rearrange(NIBBLE_BYTES).reinterpretAsShorts();
+        return q.and((short) 0x0F).mul(xl).add(q.lanewise(VectorOperators.ASHR, 12).and((short) 0x0F).mul(xh));
+    }
+
+    /** Lanes with bit 2 clear: a[i] + a[i + 2]; set: b[i - 2] + b[i]. */
+    private static ShortVector merge2(ShortVector a, ShortVector b) {
+        ShortVector y = b.blend(a, BIT2);
+        return a.blend(b, BIT2).add(y.reinterpretAsLongs().lanewise(VectorOperators.ROR, 32).reinterpretAsShorts());
+    }
+
+    /** As {@link #merge2} at distance 4. */
+    private static ShortVector merge4(ShortVector a, ShortVector b) {
+        ShortVector y = b.blend(a, BIT4);
+        return a.blend(b, BIT4).add(y.reinterpretAsLongs().rearrange(SWAP_LONGS).reinterpretAsShorts());
+    }
+
+    /** As {@link #merge2} at distance 8. */
+    private static ShortVector merge8(ShortVector a, ShortVector b) {
+        ShortVector y = b.blend(a, BIT8);
+        return a.blend(b, BIT8).add(y.reinterpretAsLongs().rearrange(SWAP_LONG_PAIRS).reinterpretAsShorts());
+    }
+
+    /** As {@link #merge2} at distance 16. */
+    private static ShortVector merge16(ShortVector a, ShortVector b) {
+        ShortVector y = b.blend(a, BIT16);
+        return a.blend(b, BIT16).add(y.reinterpretAsLongs().rearrange(SWAP_LONG_QUADS).reinterpretAsShorts());
+    }
 
     /**
      * One row at a time (one sequential stream of weights per thread, which the prefetchers follow). The block sum of

@@ -38,6 +38,8 @@ public final class PreparedActivations {
     private float[] tokenGroups = new float[0];
     private float[] tokenGroupScales = new float[0];
     private int tokenGroupCount;
+    private short[] nibblePairs = new short[0];
+    private boolean nibblePairsUsable;
 
     /**
      * Converts {@code x[0 .. batch * rowLength)} (batch vectors of rowLength values, one after another) to
@@ -85,6 +87,11 @@ public final class PreparedActivations {
                 blockSums = grow(blockSums, n / BLOCK);
                 blockSums(quants, n, blockSums);
                 tokenGroupCount = 0;
+                nibblePairsUsable = false;
+                if (batch == 1 && rowLength % (2 * BLOCK) == 0) {
+                    nibblePairs = grow(nibblePairs, rowLength / (2 * BLOCK) * NIBBLE_PAIR_SHORTS);
+                    nibblePairsUsable = toNibblePairs(quants, blockSums, rowLength, nibblePairs);
+                }
                 if (batch > 1) {
                     tokenGroupCount = (batch + 2 * GROUP - 1) / (2 * GROUP) * 2;
                     tokenGroups = grow(tokenGroups, tokenGroupCount * GROUP * rowLength);
@@ -162,6 +169,47 @@ public final class PreparedActivations {
     /** The scales in the layout of {@link #tokenGroups()}: scale of block k of vector g * GROUP + t at {@code (g * blocks + k) * GROUP + t}. */
     float[] tokenGroupScales() {
         return tokenGroupScales;
+    }
+
+    /** Shorts per pair of blocks in {@link #nibblePairs()}. */
+    static final int NIBBLE_PAIR_SHORTS = 96;
+
+    /**
+     * Q8_0 with a batch of one and a row length that is a multiple of 64: the activations laid out for the 16-bit Q4_0
+     * decode ({@code BlockTiles}), 96 shorts per pair of blocks (2p, 2p + 1): at {@code 96p + 2k + h}
+     * (k < 16, h < 2) value k of block 2p + h (the values a Q4_0 block's low nibbles multiply), at
+     * {@code 96p + 32 + 2k + h} its value 16 + k (the high nibbles'), and at {@code 96p + 64 + 2k + h} eight times the
+     * sum of block 2p + h's values, as a short (modulo 2^16). Only valid when {@link #nibblePairsUsable()}.
+     */
+    short[] nibblePairs() {
+        return nibblePairs;
+    }
+
+    /**
+     * True when {@link #nibblePairs()} holds this batch's layout and no value is -128, so that every Q4_0 block sum
+     * sum((q - 8) x) lies within [-32512, 32512] and can be computed modulo 2^16.
+     */
+    boolean nibblePairsUsable() {
+        return nibblePairsUsable;
+    }
+
+    private static boolean toNibblePairs(byte[] q, float[] blockSums, int n, short[] out) {
+        boolean usable = true;
+        for (int pair = 0; pair < n / (2 * BLOCK); pair++) {
+            int at = pair * NIBBLE_PAIR_SHORTS;
+            for (int half = 0; half < 2; half++) {
+                int block = 2 * pair + half;
+                for (int k = 0; k < 16; k++) {
+                    byte low = q[block * BLOCK + k];
+                    byte high = q[block * BLOCK + 16 + k];
+                    usable &= low != Byte.MIN_VALUE && high != Byte.MIN_VALUE;
+                    out[at + 2 * k + half] = low;
+                    out[at + 32 + 2 * k + half] = high;
+                    out[at + 64 + 2 * k + half] = (short) (8 * (int) blockSums[block]);
+                }
+            }
+        }
+        return usable;
     }
 
     /** Vectors per group of {@link #tokenGroups()}: the lanes of a 512-bit float vector. */
@@ -268,6 +316,10 @@ public final class PreparedActivations {
 
     private static int[] grow(int[] a, int n) {
         return a.length >= n ? a : new int[Math.max(n, a.length + (a.length >> 1))];
+    }
+
+    private static short[] grow(short[] a, int n) {
+        return a.length >= n ? a : new short[Math.max(n, a.length + (a.length >> 1))];
     }
 
     private static byte[] grow(byte[] a, int n) {

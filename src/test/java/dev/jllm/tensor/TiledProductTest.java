@@ -28,6 +28,105 @@ class TiledProductTest {
         }
     }
 
+    /**
+     * Q4_0 decoding (one vector, rows a multiple of 8: the 16-bit, 16-rows-at-a-time path, with its last partial tile
+     * and the pairs at the end of the data summed one value at a time): random blocks, then the extremes of the 16-bit
+     * block sums (all nibbles 0 or 15 against activations quantized to +-127: sums of +-32512 and -+28448), then an
+     * infinite activation (a quantized -128, which the 16-bit path declines).
+     */
+    @Test
+    void q4_0DecodeMatchesTheDotProductsBitForBit() {
+        long seed = System.nanoTime();
+        Random random = new Random(seed);
+        for (int rows : new int[] {16, 40, 48}) {
+            for (int n : new int[] {64, 192, 2048, 96}) {
+                check(BlockKernelTest.Case.Q4_0, rows, n, 1, random, "seed " + seed);
+                for (int nibble : new int[] {0, 15}) {
+                    for (float sign : new float[] {1f, -1f}) {
+                        checkQ4Decode(rows, n, nibble, sign, false, random, "seed " + seed);
+                    }
+                }
+                checkQ4Decode(rows, n, 3, 1f, true, random, "seed " + seed);
+            }
+        }
+    }
+
+    /**
+     * F16 rows widened once (a plain float16ToFloat loop) then summed in ggml_vec_dot_f16's order, any batch: random
+     * halves of every kind (subnormals, infinities) but NaN.
+     */
+    @Test
+    void f16ProductsMatchTheDotProductsBitForBit() {
+        long seed = System.nanoTime();
+        Random random = new Random(seed);
+        for (int rows : new int[] {1, 7, 40}) {
+            for (int n : new int[] {64, 100, 2048, 2063}) {
+                for (int batch : new int[] {1, 3}) {
+                    try (Arena arena = Arena.ofShared()) {
+                        MemorySegment data = arena.allocate(2L * n * rows);
+                        for (long i = 0; i < (long) n * rows; i++) {
+                            short h;
+                            do { // any half but NaN (whose payload the two widenings may quiet differently)
+                                h = (short) random.nextInt(1 << 16);
+                            } while (Float.isNaN(Float.float16ToFloat(h)));
+                            data.set(KernelVectors.SHORT_LE, 2 * i, h);
+                        }
+                        Tensor w = new Tensor("w", GgmlType.F16, new long[] {n, rows}, data);
+                        float[] x = new float[n * batch];
+                        for (int i = 0; i < x.length; i++) {
+                            x[i] = (float) random.nextGaussian();
+                        }
+                        float[] out = new float[rows * batch];
+                        MatMul.apply(w, x, batch, out, new PreparedActivations());
+                        Kernel kernel = w.kernel().forProduct(n, rows, batch);
+                        PreparedActivations p = new PreparedActivations()
+                                .prepare(kernel.activationFormat(), x, n, batch);
+                        for (int b = 0; b < batch; b++) {
+                            for (int r = 0; r < rows; r++) {
+                                float want = kernel.dotPrepared(data, (long) r * n, n, p, b * n);
+                                assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(out[b * rows + r]),
+                                        "seed " + seed + ", F16 " + n + " x " + rows + " batch " + batch + ": row " + r
+                                                + " vector " + b);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void checkQ4Decode(int rows, int n, int nibble, float sign, boolean infinity, Random random,
+            String where) {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment data = arena.allocate(GgmlType.Q4_0.bytesFor((long) n * rows));
+            for (long b = 0; b < (long) n * rows / 32; b++) {
+                long at = b * GgmlType.Q4_0.blockBytes;
+                data.set(KernelVectors.SHORT_LE, at, Float.floatToFloat16((float) (0.5 + random.nextDouble())));
+                for (int j = 0; j < 16; j++) {
+                    data.set(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 2 + j, (byte) (nibble | nibble << 4));
+                }
+            }
+            Tensor w = new Tensor("w", GgmlType.Q4_0, new long[] {n, rows}, data);
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = sign * (1f + (float) random.nextDouble() * 1e-3f * (i % 32 == 0 ? 0 : 1));
+            }
+            if (infinity) {
+                x[random.nextInt(n)] = Float.NEGATIVE_INFINITY;
+            }
+            float[] out = new float[rows];
+            MatMul.apply(w, x, 1, out, new PreparedActivations());
+            Kernel kernel = w.kernel().forProduct(n, rows, 1);
+            PreparedActivations p = new PreparedActivations().prepare(kernel.activationFormat(), x, n, 1);
+            for (int r = 0; r < rows; r++) {
+                float want = kernel.dotPrepared(data, (long) r * n, n, p, 0);
+                assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(out[r]),
+                        where + ", nibbles " + nibble + " sign " + sign + " infinity " + infinity + ", " + n + " x "
+                                + rows + ": row " + r + " (" + want + " vs " + out[r] + ")");
+            }
+        }
+    }
+
     private static void check(BlockKernelTest.Case c, int rows, int n, int batch, Random random, String where) {
         GgmlType type = c.type;
         try (Arena arena = Arena.ofShared()) {

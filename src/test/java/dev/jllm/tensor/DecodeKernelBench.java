@@ -1,0 +1,94 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Random;
+
+/**
+ * A quick timing of the decode (one vector) matrix products on the tinyllama-1.1b layer shapes, outside JUnit:
+ * {@code java -cp target/classes:target/test-classes --add-modules jdk.incubator.vector
+ * dev.jllm.tensor.DecodeKernelBench q4_0 [threads] [layers] [seconds]}. Prints the median and best time of one pass over
+ * all the matrices and the weight bytes streamed per second. Random weights (valid fp16 scales); run it under the
+ * benchmark lock.
+ */
+public final class DecodeKernelBench {
+
+    private DecodeKernelBench() {
+    }
+
+    public static void main(String[] args) {
+        GgmlType type = GgmlType.valueOf(args[0].toUpperCase());
+        int threads = args.length > 1 ? Integer.parseInt(args[1]) : 1;
+        int layers = args.length > 2 ? Integer.parseInt(args[2]) : 6;
+        double seconds = args.length > 3 ? Double.parseDouble(args[3]) : 10;
+        Parallel.configure(threads);
+        int[][] shapes = {{2048, 2048}, {2048, 256}, {2048, 256}, {2048, 2048}, {2048, 5632}, {2048, 5632}, {5632, 2048}};
+        Random random = new Random(1);
+        Arena arena = Arena.ofShared();
+        Tensor[] ws = new Tensor[shapes.length * layers];
+        long bytes = 0;
+        for (int l = 0; l < layers; l++) {
+            for (int s = 0; s < shapes.length; s++) {
+                int cols = shapes[s][0];
+                int rows = shapes[s][1];
+                long size = type.bytesFor((long) cols * rows);
+                MemorySegment data = arena.allocate(size, 64);
+                fill(type, data, random);
+                ws[l * shapes.length + s] = new Tensor("w", type, new long[] {cols, rows}, data);
+                bytes += size;
+            }
+        }
+        float[] x = new float[5632];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        float[] out = new float[5632];
+        long[] times = new long[100000];
+        int n = 0;
+        long end = System.nanoTime() + (long) (seconds * 1e9);
+        double check = 0;
+        while (System.nanoTime() < end && n < times.length) {
+            long t0 = System.nanoTime();
+            for (Tensor w : ws) {
+                MatMul.apply(w, x, 1, out);
+                check += out[7];
+            }
+            times[n++] = System.nanoTime() - t0;
+        }
+        long[] t = Arrays.copyOf(times, n);
+        Arrays.sort(t);
+        // the second half of the runs (after warm-up) only
+        long[] late = Arrays.copyOfRange(times, n / 2, n);
+        Arrays.sort(late);
+        double median = late[late.length / 2] / 1e6;
+        double best = t[0] / 1e6;
+        System.out.printf("%s threads %d: %.1f MB per pass, %d passes, median %.2f ms (%.1f GB/s), best %.2f ms"
+                + " (%.1f GB/s) [%s]%n", type, threads, bytes / 1e6, n, median, bytes / median / 1e6, best,
+                bytes / best / 1e6, check);
+    }
+
+    private static void fill(GgmlType type, MemorySegment data, Random random) {
+        byte[] b = new byte[(int) Math.min(data.byteSize(), 1 << 20)];
+        for (long at = 0; at < data.byteSize(); at += b.length) {
+            random.nextBytes(b);
+            int len = (int) Math.min(b.length, data.byteSize() - at);
+            MemorySegment.copy(b, 0, data, ValueLayout.JAVA_BYTE, at, len);
+        }
+        short scale = Float.floatToFloat16(0.01f);
+        switch (type) {
+            case Q4_0, Q8_0 -> {
+                for (long at = 0; at < data.byteSize(); at += type.blockBytes) {
+                    data.set(KernelVectors.SHORT_LE, at, scale);
+                }
+            }
+            case F16 -> {
+                for (long at = 0; at < data.byteSize(); at += 2) {
+                    data.set(KernelVectors.SHORT_LE, at, Float.floatToFloat16((float) random.nextGaussian() * 0.02f));
+                }
+            }
+            default -> throw new IllegalArgumentException("type " + type);
+        }
+    }
+}
