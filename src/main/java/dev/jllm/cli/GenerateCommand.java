@@ -57,8 +57,10 @@ final class GenerateCommand extends IoCommand implements Runnable {
 
     @Override
     public void run() {
+        Timeline.mark("command");
         SamplerOptions sampling = samplingOptions.toSamplerOptions();
         try (Model model = modelOptions.load()) {
+            Timeline.mark("loaded");
             int ctx = modelOptions.contextSize(model, err);
             Session session = model.newSession(new SessionOptions(ctx, prefill, !noKvCache, modelOptions.cacheType()));
             boolean asChat = chat || chatTemplateOptions.chatTemplate != null;
@@ -67,6 +69,7 @@ final class GenerateCommand extends IoCommand implements Runnable {
                     parseSpecial || asChat);
             boolean stream = format == OutputFormat.text;
             Generation g = Generator.generate(model, session, text, options, stream ? this::print : null);
+            Timeline.mark("generated");
             if (stream) {
                 out.println();
                 out.flush();
@@ -81,6 +84,11 @@ final class GenerateCommand extends IoCommand implements Runnable {
                         g.generateNanos() / 1e6, g.generateTokensPerSecond());
             } else {
                 out.println(json(g));
+            }
+            if (Timeline.ENABLED) {
+                err.printf("timing: of 'generated': prompt %.0f ms, generation %.0f ms%n", g.promptNanos() / 1e6,
+                        g.generateNanos() / 1e6);
+                Timeline.print(err);
             }
         }
     }

@@ -43,6 +43,7 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        Timeline.mark("main");
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
         PrintStream err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
         int code = run(args, out, err);

@@ -33,7 +33,10 @@ public final class HfModelLoader {
     public static final String SINGLE = "model.safetensors";
     public static final String INDEX = "model.safetensors.index.json";
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Made on first use: ModelLoaders asks this class about every path, and Jackson costs ~0.1 s of start-up. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
     private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
     private static final Map<String, String> LAYER_NAMES = Map.of(
             "input_layernorm.weight", "attn_norm.weight",
@@ -273,7 +276,7 @@ public final class HfModelLoader {
 
     static JsonNode readJson(Path file) {
         try {
-            JsonNode node = JSON.readTree(Files.readAllBytes(file));
+            JsonNode node = Json.MAPPER.readTree(Files.readAllBytes(file));
             if (node == null || !node.isObject()) {
                 throw new ModelFormatException(file + ": not a JSON object");
             }
