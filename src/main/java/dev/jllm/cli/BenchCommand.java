@@ -56,6 +56,9 @@ final class BenchCommand extends IoCommand implements Runnable {
     @Option(names = "--no-warmup", description = "Skip the unmeasured warm-up repetition of each test.")
     boolean noWarmup;
 
+    /** What the time to first token covers after loading: the first test's first (cold) run. */
+    private String ttftRun = "";
+
     private record Result(String test, int nPrompt, int nGen, long[] samplesNs) {
         double[] tokensPerSecond() {
             double[] ts = new double[samplesNs.length];
@@ -138,6 +141,7 @@ final class BenchCommand extends IoCommand implements Runnable {
                     int next = Sampler.argmax(logits, 0, vocab);
                     if (Double.isNaN(ttftMs[0])) {
                         ttftMs[0] = (System.nanoTime() - started) / 1e6 + jvmStartupMs(started);
+                        ttftRun = "one token (the BOS of " + name + ")";
                     }
                     logits = session.append(next);
                 }
@@ -147,6 +151,7 @@ final class BenchCommand extends IoCommand implements Runnable {
             }
             if (nPrompt > 0 && Double.isNaN(ttftMs[0])) {
                 ttftMs[0] = (System.nanoTime() - started) / 1e6 + jvmStartupMs(started);
+                ttftRun = "a " + nPrompt + "-token prompt (" + name + ")";
             }
         }
         return new Result(name, nPrompt, nGen, samples);
@@ -251,8 +256,8 @@ final class BenchCommand extends IoCommand implements Runnable {
                     String.format(Locale.ROOT, "%.2f ± %.2f", mean(ts), stddev(ts)));
         }
         out.println();
-        out.printf(Locale.ROOT, "peak resident memory: %.1f MiB; time to first token: %.0f ms (from JVM start: loading, then"
-                + " the first test's first batch, cold)%n", peakRss / 1048576.0, ttftMs);
+        out.printf(Locale.ROOT, "peak resident memory: %.1f MiB; time to first token: %.0f ms (from JVM start, launcher"
+                + " script not included: loading, then %s, cold)%n", peakRss / 1048576.0, ttftMs, ttftRun);
     }
 
     private String json(Model model, List<Result> results, long peakRss, double ttftMs, int ctx) {
