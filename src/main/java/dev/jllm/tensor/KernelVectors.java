@@ -24,6 +24,19 @@ final class KernelVectors {
     private KernelVectors() {
     }
 
+    static {
+        // The Vector API's memory-segment loads refer to the heap segment classes; loading them here, before any
+        // kernel is compiled, keeps C2 from throwing away its first compile of a kernel for "concurrent class
+        // loading" (about a second of compile time lost on the first prompt otherwise).
+        MemorySegment.ofArray(new byte[1]);
+        MemorySegment.ofArray(new short[1]);
+        MemorySegment.ofArray(new int[1]);
+        MemorySegment.ofArray(new long[1]);
+        MemorySegment.ofArray(new float[1]);
+        MemorySegment.ofArray(new double[1]);
+        MemorySegment.ofArray(new char[1]);
+    }
+
     static final VectorSpecies<Float> FLOATS = chooseFloats();
     static final int FLOAT_LANES = FLOATS.length();
     static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, FLOATS.vectorShape());
