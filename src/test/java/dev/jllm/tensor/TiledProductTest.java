@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The tiled matrix products ({@link Kernel#productRows}, what {@link MatMul} runs for a kernel with a row tile) give
  * the same bits as the kernel's dot product of each (row, vector) pair, for shapes around the tile sizes: rows and
- * batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40. Random data,
+ * batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40 (not multiples of the 16-vector groups: padded lanes). Random data,
  * fresh each run (the seed is in the message).
  */
 class TiledProductTest {
@@ -21,7 +21,7 @@ class TiledProductTest {
         Random random = new Random(seed);
         for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
             for (int rows : new int[] {16, 40, 53}) {
-                for (int batch : new int[] {1, 2, 17, 40}) {
+                for (int batch : new int[] {1, 2, 3, 7, 15, 17, 31, 33, 40}) {
                     check(c, rows, 32 * (1 + random.nextInt(9)), batch, random, "seed " + seed);
                 }
             }
