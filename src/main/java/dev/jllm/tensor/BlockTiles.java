@@ -43,6 +43,9 @@ final class BlockTiles {
 
     /** Rows per task for decoding (the rows themselves are taken one at a time). */
     static final int DECODE_ROWS = L;
+    /** Rows per chunk of a batch product: the chunk's tiles share each group pair of activations while it is in L2. */
+    static final int CHUNK_ROWS = 32;
+
     /** Rows per tile for a batch. */
     static final int BATCH_ROWS = 4;
 
@@ -109,68 +112,73 @@ final class BlockTiles {
         int blocks = cols / 32;
         long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
         float[] wf = scratch; // 4 rows x 32 weights, then 16 lanes to store a result
-        int r0 = rowStart;
-        for (; r0 + BATCH_ROWS <= rowEnd; r0 += BATCH_ROWS) {
-            long base = r0 * rowBytes;
+        int fullEnd = rowStart + (rowEnd - rowStart) / BATCH_ROWS * BATCH_ROWS;
+        // Rows in chunks, each chunk taking the group pairs one after the other: one pair's activations (and the
+        // chunk's weights) stay in L2 while the chunk's tiles go through them.
+        for (int chunk = rowStart; chunk < fullEnd; chunk += CHUNK_ROWS) {
+            int chunkEnd = Math.min(fullEnd, chunk + CHUNK_ROWS);
             for (int g = 0; g < groups; g += 2) {
-                FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
-                FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
-                FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
-                FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
-                for (int b = 0; b < blocks; b++) {
-                    long at = base + (long) b * Q4_BLOCK_BYTES;
-                    unpackQ4(data, at, wf, 0);
-                    unpackQ4(data, at + rowBytes, wf, 32);
-                    unpackQ4(data, at + 2 * rowBytes, wf, 64);
-                    unpackQ4(data, at + 3 * rowBytes, wf, 96);
-                    int x0 = (g * blocks + b) * 32 * GROUP;
-                    int x1 = ((g + 1) * blocks + b) * 32 * GROUP;
-                    FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F);
-                    FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F);
-                    FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F);
-                    FloatVector s30 = FloatVector.zero(F), s31 = FloatVector.zero(F);
-                    for (int j = 0; j < 32; j++) {
-                        FloatVector v0 = FloatVector.fromArray(F, xt, x0 + j * GROUP);
-                        FloatVector v1 = FloatVector.fromArray(F, xt, x1 + j * GROUP);
-                        FloatVector w = FloatVector.broadcast(F, wf[j]);
-                        s00 = w.fma(v0, s00);
-                        s01 = w.fma(v1, s01);
-                        w = FloatVector.broadcast(F, wf[32 + j]);
-                        s10 = w.fma(v0, s10);
-                        s11 = w.fma(v1, s11);
-                        w = FloatVector.broadcast(F, wf[64 + j]);
-                        s20 = w.fma(v0, s20);
-                        s21 = w.fma(v1, s21);
-                        w = FloatVector.broadcast(F, wf[96 + j]);
-                        s30 = w.fma(v0, s30);
-                        s31 = w.fma(v1, s31);
+                for (int r0 = chunk; r0 < chunkEnd; r0 += BATCH_ROWS) {
+                    long base = r0 * rowBytes;
+                    FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+                    FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+                    FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+                    FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+                    for (int b = 0; b < blocks; b++) {
+                        long at = base + (long) b * Q4_BLOCK_BYTES;
+                        unpackQ4(data, at, wf, 0);
+                        unpackQ4(data, at + rowBytes, wf, 32);
+                        unpackQ4(data, at + 2 * rowBytes, wf, 64);
+                        unpackQ4(data, at + 3 * rowBytes, wf, 96);
+                        int x0 = (g * blocks + b) * 32 * GROUP;
+                        int x1 = ((g + 1) * blocks + b) * 32 * GROUP;
+                        FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F);
+                        FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F);
+                        FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F);
+                        FloatVector s30 = FloatVector.zero(F), s31 = FloatVector.zero(F);
+                        for (int j = 0; j < 32; j++) {
+                            FloatVector v0 = FloatVector.fromArray(F, xt, x0 + j * GROUP);
+                            FloatVector v1 = FloatVector.fromArray(F, xt, x1 + j * GROUP);
+                            FloatVector w = FloatVector.broadcast(F, wf[j]);
+                            s00 = w.fma(v0, s00);
+                            s01 = w.fma(v1, s01);
+                            w = FloatVector.broadcast(F, wf[32 + j]);
+                            s10 = w.fma(v0, s10);
+                            s11 = w.fma(v1, s11);
+                            w = FloatVector.broadcast(F, wf[64 + j]);
+                            s20 = w.fma(v0, s20);
+                            s21 = w.fma(v1, s21);
+                            w = FloatVector.broadcast(F, wf[96 + j]);
+                            s30 = w.fma(v0, s30);
+                            s31 = w.fma(v1, s31);
+                        }
+                        FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP);
+                        FloatVector d1 = FloatVector.fromArray(F, xts, ((g + 1) * blocks + b) * GROUP);
+                        float w0 = KernelVectors.f16(data, at);
+                        float w1 = KernelVectors.f16(data, at + rowBytes);
+                        float w2 = KernelVectors.f16(data, at + 2 * rowBytes);
+                        float w3 = KernelVectors.f16(data, at + 3 * rowBytes);
+                        a00 = s00.fma(d0.mul(w0), a00);
+                        a01 = s01.fma(d1.mul(w0), a01);
+                        a10 = s10.fma(d0.mul(w1), a10);
+                        a11 = s11.fma(d1.mul(w1), a11);
+                        a20 = s20.fma(d0.mul(w2), a20);
+                        a21 = s21.fma(d1.mul(w2), a21);
+                        a30 = s30.fma(d0.mul(w3), a30);
+                        a31 = s31.fma(d1.mul(w3), a31);
                     }
-                    FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP);
-                    FloatVector d1 = FloatVector.fromArray(F, xts, ((g + 1) * blocks + b) * GROUP);
-                    float w0 = KernelVectors.f16(data, at);
-                    float w1 = KernelVectors.f16(data, at + rowBytes);
-                    float w2 = KernelVectors.f16(data, at + 2 * rowBytes);
-                    float w3 = KernelVectors.f16(data, at + 3 * rowBytes);
-                    a00 = s00.fma(d0.mul(w0), a00);
-                    a01 = s01.fma(d1.mul(w0), a01);
-                    a10 = s10.fma(d0.mul(w1), a10);
-                    a11 = s11.fma(d1.mul(w1), a11);
-                    a20 = s20.fma(d0.mul(w2), a20);
-                    a21 = s21.fma(d1.mul(w2), a21);
-                    a30 = s30.fma(d0.mul(w3), a30);
-                    a31 = s31.fma(d1.mul(w3), a31);
+                    store(a00, out, scratch, r0, g, batch, rows);
+                    store(a01, out, scratch, r0, g + 1, batch, rows);
+                    store(a10, out, scratch, r0 + 1, g, batch, rows);
+                    store(a11, out, scratch, r0 + 1, g + 1, batch, rows);
+                    store(a20, out, scratch, r0 + 2, g, batch, rows);
+                    store(a21, out, scratch, r0 + 2, g + 1, batch, rows);
+                    store(a30, out, scratch, r0 + 3, g, batch, rows);
+                    store(a31, out, scratch, r0 + 3, g + 1, batch, rows);
                 }
-                store(a00, out, scratch, r0, g, batch, rows);
-                store(a01, out, scratch, r0, g + 1, batch, rows);
-                store(a10, out, scratch, r0 + 1, g, batch, rows);
-                store(a11, out, scratch, r0 + 1, g + 1, batch, rows);
-                store(a20, out, scratch, r0 + 2, g, batch, rows);
-                store(a21, out, scratch, r0 + 2, g + 1, batch, rows);
-                store(a30, out, scratch, r0 + 3, g, batch, rows);
-                store(a31, out, scratch, r0 + 3, g + 1, batch, rows);
             }
         }
-        for (int r = r0; r < rowEnd; r++) {
+        for (int r = fullEnd; r < rowEnd; r++) {
             for (int v = 0; v < batch; v++) {
                 out[v * rows + r] = Q4_0Kernel.dotInterleavedOrder(data, (long) r * cols, cols, x, v * cols);
             }
