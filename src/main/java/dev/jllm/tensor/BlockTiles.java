@@ -45,6 +45,9 @@ final class BlockTiles {
 
     /** Rows per task for decoding (the rows themselves are taken one at a time). */
     static final int DECODE_ROWS = L;
+    /** Rows per chunk of a batch product: the chunk's tiles share each group pair of activations while it is in L2. */
+    static final int CHUNK_ROWS = 32;
+
     /** Rows per tile for a batch. */
     static final int BATCH_ROWS = 4;
 
@@ -291,68 +294,73 @@ final class BlockTiles {
         int blocks = cols / 32;
         long rowBytes = (long) blocks * Q4_BLOCK_BYTES;
         float[] wf = scratch; // 4 rows x 32 weights, then 16 lanes to store a result
-        int r0 = rowStart;
-        for (; r0 + BATCH_ROWS <= rowEnd; r0 += BATCH_ROWS) {
-            long base = r0 * rowBytes;
+        int fullEnd = rowStart + (rowEnd - rowStart) / BATCH_ROWS * BATCH_ROWS;
+        // Rows in chunks, each chunk taking the group pairs one after the other: one pair's activations (and the
+        // chunk's weights) stay in L2 while the chunk's tiles go through them.
+        for (int chunk = rowStart; chunk < fullEnd; chunk += CHUNK_ROWS) {
+            int chunkEnd = Math.min(fullEnd, chunk + CHUNK_ROWS);
             for (int g = 0; g < groups; g += 2) {
-                FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
-                FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
-                FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
-                FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
-                for (int b = 0; b < blocks; b++) {
-                    long at = base + (long) b * Q4_BLOCK_BYTES;
-                    unpackQ4(data, at, wf, 0);
-                    unpackQ4(data, at + rowBytes, wf, 32);
-                    unpackQ4(data, at + 2 * rowBytes, wf, 64);
-                    unpackQ4(data, at + 3 * rowBytes, wf, 96);
-                    int x0 = (g * blocks + b) * 32 * GROUP;
-                    int x1 = ((g + 1) * blocks + b) * 32 * GROUP;
-                    FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F);
-                    FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F);
-                    FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F);
-                    FloatVector s30 = FloatVector.zero(F), s31 = FloatVector.zero(F);
-                    for (int j = 0; j < 32; j++) {
-                        FloatVector v0 = FloatVector.fromArray(F, xt, x0 + j * GROUP);
-                        FloatVector v1 = FloatVector.fromArray(F, xt, x1 + j * GROUP);
-                        FloatVector w = FloatVector.broadcast(F, wf[j]);
-                        s00 = w.fma(v0, s00);
-                        s01 = w.fma(v1, s01);
-                        w = FloatVector.broadcast(F, wf[32 + j]);
-                        s10 = w.fma(v0, s10);
-                        s11 = w.fma(v1, s11);
-                        w = FloatVector.broadcast(F, wf[64 + j]);
-                        s20 = w.fma(v0, s20);
-                        s21 = w.fma(v1, s21);
-                        w = FloatVector.broadcast(F, wf[96 + j]);
-                        s30 = w.fma(v0, s30);
-                        s31 = w.fma(v1, s31);
+                for (int r0 = chunk; r0 < chunkEnd; r0 += BATCH_ROWS) {
+                    long base = r0 * rowBytes;
+                    FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+                    FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+                    FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+                    FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+                    for (int b = 0; b < blocks; b++) {
+                        long at = base + (long) b * Q4_BLOCK_BYTES;
+                        unpackQ4(data, at, wf, 0);
+                        unpackQ4(data, at + rowBytes, wf, 32);
+                        unpackQ4(data, at + 2 * rowBytes, wf, 64);
+                        unpackQ4(data, at + 3 * rowBytes, wf, 96);
+                        int x0 = (g * blocks + b) * 32 * GROUP;
+                        int x1 = ((g + 1) * blocks + b) * 32 * GROUP;
+                        FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F);
+                        FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F);
+                        FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F);
+                        FloatVector s30 = FloatVector.zero(F), s31 = FloatVector.zero(F);
+                        for (int j = 0; j < 32; j++) {
+                            FloatVector v0 = FloatVector.fromArray(F, xt, x0 + j * GROUP);
+                            FloatVector v1 = FloatVector.fromArray(F, xt, x1 + j * GROUP);
+                            FloatVector w = FloatVector.broadcast(F, wf[j]);
+                            s00 = w.fma(v0, s00);
+                            s01 = w.fma(v1, s01);
+                            w = FloatVector.broadcast(F, wf[32 + j]);
+                            s10 = w.fma(v0, s10);
+                            s11 = w.fma(v1, s11);
+                            w = FloatVector.broadcast(F, wf[64 + j]);
+                            s20 = w.fma(v0, s20);
+                            s21 = w.fma(v1, s21);
+                            w = FloatVector.broadcast(F, wf[96 + j]);
+                            s30 = w.fma(v0, s30);
+                            s31 = w.fma(v1, s31);
+                        }
+                        FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP);
+                        FloatVector d1 = FloatVector.fromArray(F, xts, ((g + 1) * blocks + b) * GROUP);
+                        float w0 = KernelVectors.f16(data, at);
+                        float w1 = KernelVectors.f16(data, at + rowBytes);
+                        float w2 = KernelVectors.f16(data, at + 2 * rowBytes);
+                        float w3 = KernelVectors.f16(data, at + 3 * rowBytes);
+                        a00 = s00.fma(d0.mul(w0), a00);
+                        a01 = s01.fma(d1.mul(w0), a01);
+                        a10 = s10.fma(d0.mul(w1), a10);
+                        a11 = s11.fma(d1.mul(w1), a11);
+                        a20 = s20.fma(d0.mul(w2), a20);
+                        a21 = s21.fma(d1.mul(w2), a21);
+                        a30 = s30.fma(d0.mul(w3), a30);
+                        a31 = s31.fma(d1.mul(w3), a31);
                     }
-                    FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP);
-                    FloatVector d1 = FloatVector.fromArray(F, xts, ((g + 1) * blocks + b) * GROUP);
-                    float w0 = KernelVectors.f16(data, at);
-                    float w1 = KernelVectors.f16(data, at + rowBytes);
-                    float w2 = KernelVectors.f16(data, at + 2 * rowBytes);
-                    float w3 = KernelVectors.f16(data, at + 3 * rowBytes);
-                    a00 = s00.fma(d0.mul(w0), a00);
-                    a01 = s01.fma(d1.mul(w0), a01);
-                    a10 = s10.fma(d0.mul(w1), a10);
-                    a11 = s11.fma(d1.mul(w1), a11);
-                    a20 = s20.fma(d0.mul(w2), a20);
-                    a21 = s21.fma(d1.mul(w2), a21);
-                    a30 = s30.fma(d0.mul(w3), a30);
-                    a31 = s31.fma(d1.mul(w3), a31);
+                    store(a00, out, scratch, r0, g, batch, rows);
+                    store(a01, out, scratch, r0, g + 1, batch, rows);
+                    store(a10, out, scratch, r0 + 1, g, batch, rows);
+                    store(a11, out, scratch, r0 + 1, g + 1, batch, rows);
+                    store(a20, out, scratch, r0 + 2, g, batch, rows);
+                    store(a21, out, scratch, r0 + 2, g + 1, batch, rows);
+                    store(a30, out, scratch, r0 + 3, g, batch, rows);
+                    store(a31, out, scratch, r0 + 3, g + 1, batch, rows);
                 }
-                store(a00, out, scratch, r0, g, batch, rows);
-                store(a01, out, scratch, r0, g + 1, batch, rows);
-                store(a10, out, scratch, r0 + 1, g, batch, rows);
-                store(a11, out, scratch, r0 + 1, g + 1, batch, rows);
-                store(a20, out, scratch, r0 + 2, g, batch, rows);
-                store(a21, out, scratch, r0 + 2, g + 1, batch, rows);
-                store(a30, out, scratch, r0 + 3, g, batch, rows);
-                store(a31, out, scratch, r0 + 3, g + 1, batch, rows);
             }
         }
-        for (int r = r0; r < rowEnd; r++) {
+        for (int r = fullEnd; r < rowEnd; r++) {
             for (int v = 0; v < batch; v++) {
                 out[v * rows + r] = Q4_0Kernel.dotInterleavedOrder(data, (long) r * cols, cols, x, v * cols);
             }
@@ -365,6 +373,7 @@ final class BlockTiles {
     private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
     private static final VectorSpecies<Short> S32 = ShortVector.SPECIES_512;
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_128;
 
     /**
      * Q8_0 rows in the order of {@link Q8_0Kernel#dotPrepared}: per (row, vector) eight accumulators, accumulator k
@@ -412,7 +421,21 @@ final class BlockTiles {
         }
     }
 
-    /** One row and 16 vectors (a group) at a time, eight accumulators. */
+    /** Rows per tile of {@link #q8_0Batch}. */
+    static final int Q8_BATCH_ROWS = 4;
+
+    /** Per thread: a tile of Q8_0 rows unpacked to floats in the order {@link #q8_0Batch} reads them, and its sums. */
+    private static final ThreadLocal<float[][]> Q8_TILES = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    /**
+     * Four rows and 32 vectors (two groups) at a time. The eight accumulators of a (row, vector) pair are independent
+     * chains (accumulator k takes elements 4k .. 4k+3 of every block, block after block), so they are computed one k
+     * after the other: for each k, eight accumulator vectors (4 rows x 2 groups) run over all the blocks, each block
+     * adding fma(exact 4-element sum, d_w * d_x, acc) as the dot product does; the eight results per pair are kept
+     * in an L1 scratch and summed at the end as {@link KernelVectors#sumOfEight}. The rows are first unpacked to
+     * floats (exact), element 4k + e of block b of tile row i at {@code (k * blocks + b) * 16 + 4 i + e}, so that one
+     * pass over k reads a contiguous stretch; this unpacking serves every group of the batch.
+     */
     private static void q8_0Batch(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
             PreparedActivations x, float[] out, float[] scratch) {
         float[] xt = x.tokenGroups();
@@ -421,101 +444,104 @@ final class BlockTiles {
         int batch = x.batch();
         int blocks = cols / 32;
         long rowBytes = (long) blocks * Q8_BLOCK_BYTES;
+        int scalesAt = blocks * 8 * L;
+        int sumsAt = scalesAt + Q8_BATCH_ROWS * blocks;
+        float[][] holder = Q8_TILES.get();
+        int need = sumsAt + 8 * 8 * L;
+        if (holder[0].length < need) {
+            holder[0] = new float[need];
+        }
+        float[] wt = holder[0];
         float[] wf = scratch;
-        for (int r = rowStart; r < rowEnd; r++) {
-            long base = r * rowBytes;
-            for (int g = 0; g < groups; g++) {
-                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F), a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+        int r0 = rowStart;
+        for (; r0 + Q8_BATCH_ROWS <= rowEnd; r0 += Q8_BATCH_ROWS) {
+            for (int i = 0; i < Q8_BATCH_ROWS; i++) {
+                long base = (r0 + i) * rowBytes;
                 for (int b = 0; b < blocks; b++) {
                     long at = base + (long) b * Q8_BLOCK_BYTES;
+                    wt[scalesAt + i * blocks + b] = KernelVectors.f16(data, at);
                     unpackQ8(data, at, wf);
-                    int x0 = (g * blocks + b) * 32 * GROUP;
-                    float dw = KernelVectors.f16(data, at);
-                    FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP).mul(dw);
-                    FloatVector w;
-                    FloatVector s0;
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[0]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 0 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[1]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 1 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[2]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 2 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[3]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 3 * GROUP), s0);
-                    a0 = s0.fma(d0, a0);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[4]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 4 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[5]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 5 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[6]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 6 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[7]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 7 * GROUP), s0);
-                    a1 = s0.fma(d0, a1);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[8]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 8 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[9]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 9 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[10]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 10 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[11]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 11 * GROUP), s0);
-                    a2 = s0.fma(d0, a2);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[12]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 12 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[13]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 13 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[14]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 14 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[15]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 15 * GROUP), s0);
-                    a3 = s0.fma(d0, a3);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[16]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 16 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[17]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 17 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[18]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 18 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[19]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 19 * GROUP), s0);
-                    a4 = s0.fma(d0, a4);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[20]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 20 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[21]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 21 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[22]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 22 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[23]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 23 * GROUP), s0);
-                    a5 = s0.fma(d0, a5);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[24]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 24 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[25]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 25 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[26]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 26 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[27]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 27 * GROUP), s0);
-                    a6 = s0.fma(d0, a6);
-                    s0 = FloatVector.zero(F);
-                    w = FloatVector.broadcast(F, wf[28]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 28 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[29]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 29 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[30]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 30 * GROUP), s0);
-                    w = FloatVector.broadcast(F, wf[31]);
-                    s0 = w.fma(FloatVector.fromArray(F, xt, x0 + 31 * GROUP), s0);
-                    a7 = s0.fma(d0, a7);
+                    for (int k = 0; k < 8; k++) {
+                        FloatVector.fromArray(F4, wf, 4 * k).intoArray(wt, (k * blocks + b) * L + 4 * i);
+                    }
                 }
-                store(a0.add(a4).add(a2.add(a6)).add(a1.add(a5).add(a3.add(a7))), out, scratch, r, g, batch, rows);
+            }
+            for (int g = 0; g < groups; g += 2) {
+                for (int k = 0; k < 8; k++) {
+                    FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+                    FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+                    FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+                    FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+                    int wk = k * blocks * L;
+                    for (int b = 0; b < blocks; b++) {
+                        int x0 = ((g * blocks + b) * 32 + 4 * k) * GROUP;
+                        int x1 = (((g + 1) * blocks + b) * 32 + 4 * k) * GROUP;
+                        int w = wk + b * L;
+                        FloatVector v0 = FloatVector.fromArray(F, xt, x0);
+                        FloatVector v1 = FloatVector.fromArray(F, xt, x1);
+                        FloatVector s00 = v0.mul(wt[w]), s01 = v1.mul(wt[w]);
+                        FloatVector s10 = v0.mul(wt[w + 4]), s11 = v1.mul(wt[w + 4]);
+                        FloatVector s20 = v0.mul(wt[w + 8]), s21 = v1.mul(wt[w + 8]);
+                        FloatVector s30 = v0.mul(wt[w + 12]), s31 = v1.mul(wt[w + 12]);
+                        for (int e = 1; e < 4; e++) {
+                            v0 = FloatVector.fromArray(F, xt, x0 + e * GROUP);
+                            v1 = FloatVector.fromArray(F, xt, x1 + e * GROUP);
+                            FloatVector c = FloatVector.broadcast(F, wt[w + e]);
+                            s00 = c.fma(v0, s00);
+                            s01 = c.fma(v1, s01);
+                            c = FloatVector.broadcast(F, wt[w + 4 + e]);
+                            s10 = c.fma(v0, s10);
+                            s11 = c.fma(v1, s11);
+                            c = FloatVector.broadcast(F, wt[w + 8 + e]);
+                            s20 = c.fma(v0, s20);
+                            s21 = c.fma(v1, s21);
+                            c = FloatVector.broadcast(F, wt[w + 12 + e]);
+                            s30 = c.fma(v0, s30);
+                            s31 = c.fma(v1, s31);
+                        }
+                        FloatVector d0 = FloatVector.fromArray(F, xts, (g * blocks + b) * GROUP);
+                        FloatVector d1 = FloatVector.fromArray(F, xts, ((g + 1) * blocks + b) * GROUP);
+                        float w0 = wt[scalesAt + b];
+                        float w1 = wt[scalesAt + blocks + b];
+                        float w2 = wt[scalesAt + 2 * blocks + b];
+                        float w3 = wt[scalesAt + 3 * blocks + b];
+                        a00 = s00.fma(d0.mul(w0), a00);
+                        a01 = s01.fma(d1.mul(w0), a01);
+                        a10 = s10.fma(d0.mul(w1), a10);
+                        a11 = s11.fma(d1.mul(w1), a11);
+                        a20 = s20.fma(d0.mul(w2), a20);
+                        a21 = s21.fma(d1.mul(w2), a21);
+                        a30 = s30.fma(d0.mul(w3), a30);
+                        a31 = s31.fma(d1.mul(w3), a31);
+                    }
+                    int at = sumsAt + k * 8 * L;
+                    a00.intoArray(wt, at);
+                    a01.intoArray(wt, at + L);
+                    a10.intoArray(wt, at + 2 * L);
+                    a11.intoArray(wt, at + 3 * L);
+                    a20.intoArray(wt, at + 4 * L);
+                    a21.intoArray(wt, at + 5 * L);
+                    a30.intoArray(wt, at + 6 * L);
+                    a31.intoArray(wt, at + 7 * L);
+                }
+                for (int pair = 0; pair < 8; pair++) {
+                    int at = sumsAt + pair * L;
+                    FloatVector a0 = FloatVector.fromArray(F, wt, at);
+                    FloatVector a1 = FloatVector.fromArray(F, wt, at + 8 * L);
+                    FloatVector a2 = FloatVector.fromArray(F, wt, at + 16 * L);
+                    FloatVector a3 = FloatVector.fromArray(F, wt, at + 24 * L);
+                    FloatVector a4 = FloatVector.fromArray(F, wt, at + 32 * L);
+                    FloatVector a5 = FloatVector.fromArray(F, wt, at + 40 * L);
+                    FloatVector a6 = FloatVector.fromArray(F, wt, at + 48 * L);
+                    FloatVector a7 = FloatVector.fromArray(F, wt, at + 56 * L);
+                    store(a0.add(a4).add(a2.add(a6)).add(a1.add(a5).add(a3.add(a7))), out, scratch, r0 + pair / 2,
+                            g + pair % 2, batch, rows);
+                }
+            }
+        }
+        for (int r = r0; r < rowEnd; r++) {
+            for (int v = 0; v < batch; v++) {
+                out[v * rows + r] = Q8_0Kernel.INSTANCE.dotPrepared(data, (long) r * cols, cols, x, v * cols);
             }
         }
     }

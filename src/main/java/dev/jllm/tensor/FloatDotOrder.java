@@ -91,6 +91,91 @@ final class FloatDotOrder {
         return sum;
     }
 
+    /**
+     * {@link #vecDotFloats} for two weight rows ({@code w[w0 ..]}, {@code w[w1 ..]}) times three vectors
+     * ({@code x[x0 ..]}, {@code x[x1 ..]}, {@code x[x2 ..]}) at once, each of the six pairs with its own four
+     * accumulators, FMAs, reduction and tail as there (so the same floats); each weight and activation vector loaded
+     * once serves two or three FMAs instead of one. Pair (row r, vector t) goes to {@code out[o + t * stride + r]}.
+     */
+    static void vecDotFloats2x3(float[] w, int w0, int w1, int count, float[] x, int x0, int x1, int x2, boolean half,
+            float[] out, int o, int stride) {
+        int step = 4 * FLOAT_LANES;
+        int whole = count / step * step;
+        FloatVector a000 = FloatVector.zero(FLOATS), a001 = FloatVector.zero(FLOATS), a002 = FloatVector.zero(FLOATS), a010 = FloatVector.zero(FLOATS), a011 = FloatVector.zero(FLOATS), a012 = FloatVector.zero(FLOATS);
+        FloatVector a100 = FloatVector.zero(FLOATS), a101 = FloatVector.zero(FLOATS), a102 = FloatVector.zero(FLOATS), a110 = FloatVector.zero(FLOATS), a111 = FloatVector.zero(FLOATS), a112 = FloatVector.zero(FLOATS);
+        FloatVector a200 = FloatVector.zero(FLOATS), a201 = FloatVector.zero(FLOATS), a202 = FloatVector.zero(FLOATS), a210 = FloatVector.zero(FLOATS), a211 = FloatVector.zero(FLOATS), a212 = FloatVector.zero(FLOATS);
+        FloatVector a300 = FloatVector.zero(FLOATS), a301 = FloatVector.zero(FLOATS), a302 = FloatVector.zero(FLOATS), a310 = FloatVector.zero(FLOATS), a311 = FloatVector.zero(FLOATS), a312 = FloatVector.zero(FLOATS);
+        for (int i = 0; i < whole; i += step) {
+            FloatVector wa = FloatVector.fromArray(FLOATS, w, w0 + i);
+            FloatVector wb = FloatVector.fromArray(FLOATS, w, w1 + i);
+            FloatVector v0 = FloatVector.fromArray(FLOATS, x, x0 + i);
+            FloatVector v1 = FloatVector.fromArray(FLOATS, x, x1 + i);
+            FloatVector v2 = FloatVector.fromArray(FLOATS, x, x2 + i);
+            a000 = wa.fma(v0, a000);
+            a010 = wb.fma(v0, a010);
+            a001 = wa.fma(v1, a001);
+            a011 = wb.fma(v1, a011);
+            a002 = wa.fma(v2, a002);
+            a012 = wb.fma(v2, a012);
+            wa = FloatVector.fromArray(FLOATS, w, w0 + i + 1 * FLOAT_LANES);
+            wb = FloatVector.fromArray(FLOATS, w, w1 + i + 1 * FLOAT_LANES);
+            v0 = FloatVector.fromArray(FLOATS, x, x0 + i + 1 * FLOAT_LANES);
+            v1 = FloatVector.fromArray(FLOATS, x, x1 + i + 1 * FLOAT_LANES);
+            v2 = FloatVector.fromArray(FLOATS, x, x2 + i + 1 * FLOAT_LANES);
+            a100 = wa.fma(v0, a100);
+            a110 = wb.fma(v0, a110);
+            a101 = wa.fma(v1, a101);
+            a111 = wb.fma(v1, a111);
+            a102 = wa.fma(v2, a102);
+            a112 = wb.fma(v2, a112);
+            wa = FloatVector.fromArray(FLOATS, w, w0 + i + 2 * FLOAT_LANES);
+            wb = FloatVector.fromArray(FLOATS, w, w1 + i + 2 * FLOAT_LANES);
+            v0 = FloatVector.fromArray(FLOATS, x, x0 + i + 2 * FLOAT_LANES);
+            v1 = FloatVector.fromArray(FLOATS, x, x1 + i + 2 * FLOAT_LANES);
+            v2 = FloatVector.fromArray(FLOATS, x, x2 + i + 2 * FLOAT_LANES);
+            a200 = wa.fma(v0, a200);
+            a210 = wb.fma(v0, a210);
+            a201 = wa.fma(v1, a201);
+            a211 = wb.fma(v1, a211);
+            a202 = wa.fma(v2, a202);
+            a212 = wb.fma(v2, a212);
+            wa = FloatVector.fromArray(FLOATS, w, w0 + i + 3 * FLOAT_LANES);
+            wb = FloatVector.fromArray(FLOATS, w, w1 + i + 3 * FLOAT_LANES);
+            v0 = FloatVector.fromArray(FLOATS, x, x0 + i + 3 * FLOAT_LANES);
+            v1 = FloatVector.fromArray(FLOATS, x, x1 + i + 3 * FLOAT_LANES);
+            v2 = FloatVector.fromArray(FLOATS, x, x2 + i + 3 * FLOAT_LANES);
+            a300 = wa.fma(v0, a300);
+            a310 = wb.fma(v0, a310);
+            a301 = wa.fma(v1, a301);
+            a311 = wb.fma(v1, a311);
+            a302 = wa.fma(v2, a302);
+            a312 = wb.fma(v2, a312);
+        }
+        out[o + 0 * stride + 0] = finish(reduceVecDot(a000.add(a200).add(a100.add(a300))), w, w0, x, x0, whole, count, half);
+        out[o + 1 * stride + 0] = finish(reduceVecDot(a001.add(a201).add(a101.add(a301))), w, w0, x, x1, whole, count, half);
+        out[o + 2 * stride + 0] = finish(reduceVecDot(a002.add(a202).add(a102.add(a302))), w, w0, x, x2, whole, count, half);
+        out[o + 0 * stride + 1] = finish(reduceVecDot(a010.add(a210).add(a110.add(a310))), w, w1, x, x0, whole, count, half);
+        out[o + 1 * stride + 1] = finish(reduceVecDot(a011.add(a211).add(a111.add(a311))), w, w1, x, x1, whole, count, half);
+        out[o + 2 * stride + 1] = finish(reduceVecDot(a012.add(a212).add(a112.add(a312))), w, w1, x, x2, whole, count, half);
+    }
+
+    /** The tail of {@link #vecDotFloats} after the reduced whole steps. */
+    private static float finish(float reduced, float[] w, int wOffset, float[] x, int xOffset, int whole, int count,
+            boolean half) {
+        if (half) {
+            double sum = reduced;
+            for (int i = whole; i < count; i++) {
+                sum += w[wOffset + i] * x[xOffset + i];
+            }
+            return (float) sum;
+        }
+        float sum = reduced;
+        for (int i = whole; i < count; i++) {
+            sum += w[wOffset + i] * x[xOffset + i];
+        }
+        return sum;
+    }
+
     private static FloatVector load(MemorySegment data, long element, boolean half) {
         return half
                 ? KernelVectors.halfToFloat(KernelVectors.loadShorts(data, element * 2))

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The tiled matrix products ({@link Kernel#productRows}, what {@link MatMul} runs for a kernel with a row tile) give
  * the same bits as the kernel's dot product of each (row, vector) pair, for shapes around the tile sizes: rows and
- * batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40. Random data,
+ * batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40 (not multiples of the 16-vector groups: padded lanes). Random data,
  * fresh each run (the seed is in the message).
  */
 class TiledProductTest {
@@ -21,9 +21,28 @@ class TiledProductTest {
         Random random = new Random(seed);
         for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
             for (int rows : new int[] {16, 40, 53}) {
-                for (int batch : new int[] {1, 2, 17, 40}) {
-                    check(c, rows, 32 * (1 + random.nextInt(9)), batch, random, "seed " + seed);
+                for (int batch : new int[] {1, 2, 3, 7, 15, 17, 31, 33, 40}) {
+                    int n = 32 * (1 + random.nextInt(9));
+                    check(c, rows, n, batch, random, "seed " + seed);
                 }
+            }
+        }
+    }
+
+    /** F16 rows go two at a time and the vectors three at a time: odd row counts and batches not a multiple of 3. */
+    @Test
+    void halfPrecisionTilesMatchTheDotProductsBitForBit() {
+        long seed = System.nanoTime();
+        Random random = new Random(seed);
+        for (int rows : new int[] {1, 2, 7, 16}) {
+            for (int batch : new int[] {2, 3, 4, 5, 17, 40}) {
+                int n = 32 * (1 + random.nextInt(9)) + (random.nextBoolean() ? 0 : 1 + random.nextInt(31));
+                check(GgmlType.F16, rows, n, batch, random, "seed " + seed, data -> {
+                    for (long i = 0; i < (long) n * rows; i++) {
+                        data.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i,
+                                Float.floatToFloat16((float) random.nextGaussian()));
+                    }
+                });
             }
         }
     }
@@ -128,13 +147,19 @@ class TiledProductTest {
     }
 
     private static void check(BlockKernelTest.Case c, int rows, int n, int batch, Random random, String where) {
-        GgmlType type = c.type;
-        try (Arena arena = Arena.ofShared()) {
-            MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
+        check(c.type, rows, n, batch, random, where, data -> {
             float[] ignored = new float[n * rows];
             for (int b = 0; b < n * rows / 32; b++) {
-                c.packer.pack(random, data, (long) b * type.blockBytes, ignored, new float[n * rows], b * 32);
+                c.packer.pack(random, data, (long) b * c.type.blockBytes, ignored, new float[n * rows], b * 32);
             }
+        });
+    }
+
+    private static void check(GgmlType type, int rows, int n, int batch, Random random, String where,
+            java.util.function.Consumer<MemorySegment> fill) {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
+            fill.accept(data);
             Tensor w = new Tensor("w", type, new long[] {n, rows}, data);
             float[] x = new float[n * batch];
             for (int i = 0; i < x.length; i++) {
