@@ -21,10 +21,11 @@ import jdk.incubator.vector.VectorSpecies;
  * steps that round, {@code acc = fma(blockSum, d_w * d_x, acc)} over the blocks in order and the final reduction, are
  * kept as the reference kernels do them, one lane per (row, vector) pair.
  *
- * <p>Two shapes: for one vector (decoding) one row at a time (one sequential stream of weights per thread, which
- * the prefetchers follow better than 16 rows side by side), each block's sum an integer lane reduction; for a batch the lanes are 16 vectors of
- * {@link PreparedActivations#tokenGroups()}, and each weight is broadcast. Both need 16-lane float vectors
- * (AVX-512); {@link #AVAILABLE} is false otherwise, and the kernels fall back to their dot products.
+ * <p>Shapes: for one vector (decoding), Q8_0 one row at a time, each block's sum an integer lane reduction, and Q4_0
+ * 16 rows at a time, the rows' 16-bit block sums merged so that the FMA chain runs with lanes = rows (one row at a
+ * time where that cannot apply); for a batch, 4 rows against 32 vectors of {@link PreparedActivations#tokenGroups()}
+ * (lanes = vectors), each weight broadcast. All need 16-lane float vectors (AVX-512); {@link #AVAILABLE} is false
+ * otherwise, and the kernels fall back to their dot products.
  */
 final class BlockTiles {
 
