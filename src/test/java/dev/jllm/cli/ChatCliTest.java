@@ -145,6 +145,28 @@ class ChatCliTest {
         assertEquals(c.messages().get(2).content(), same.out().strip(), "greedy answers repeat");
     }
 
+    /**
+     * A chat template in a model file is a stranger's program: one that loops for minutes fails at a bound, in one
+     * line with exit code 2, in template, generate --chat and chat alike (issue 18, item 3).
+     */
+    @Test
+    void aHostileTemplateInTheModelFileFailsAtABound(@TempDir Path dir) throws IOException {
+        String loops = "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}"
+                + "{% endfor %}{% endfor %}";
+        Path gguf = dev.jllm.chat.GgufWithTemplate.write(SharedData.model("stories260K.gguf"), dir.resolve("evil.gguf"),
+                loops);
+        Path messages = dir.resolve("m.json");
+        Conversation.of(Message.user("Hi")).write(messages);
+        long t0 = System.nanoTime();
+        CliTest.assertOneLineError(CliTest.run("template", "-m", gguf.toString(), "--messages", messages.toString()),
+                "evil.gguf (tokenizer.chat_template)", "exceeds the bound on loop iterations (1000000 in all)");
+        CliTest.assertOneLineError(CliTest.run("generate", "-m", gguf.toString(), "--chat", "-p", "Hi", "-n", "4"),
+                "exceeds the bound on loop iterations");
+        CliTest.assertOneLineError(withStdin("Hi\n", () -> CliTest.run("chat", "-m", gguf.toString(), "-n", "4")),
+                "exceeds the bound on loop iterations");
+        assertTrue((System.nanoTime() - t0) / 1e9 < 20, "three refusals in seconds, not minutes");
+    }
+
     @Test
     void chatWithoutATemplateSaysHowToChooseOne() {
         CliTest.Result r = withStdin("hi\n", () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok()));
