@@ -15,7 +15,9 @@ import picocli.CommandLine.Parameters;
         description = "Print a model file's format, config, tokenizer summary and tensor table.")
 final class InspectCommand extends IoCommand implements Runnable {
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "Model file (GGUF, llama2.c .bin, flat FP16 .bin).")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "FILE",
+            description = "Model file (GGUF, llama2.c .bin, flat FP16 .bin). Default: the bundled TinyStories-260K demo"
+                    + " model.")
     Path file;
 
     @Option(names = "--metadata", description = "Also print every metadata key and value.")
@@ -26,7 +28,7 @@ final class InspectCommand extends IoCommand implements Runnable {
 
     @Override
     public void run() {
-        try (ModelFile model = ModelLoaders.open(file)) {
+        try (ModelFile model = file != null ? ModelLoaders.open(file) : BundledModel.open(err)) {
             LlamaConfig c = model.config();
             out.printf("file:      %s%n", model.path());
             out.printf("format:    %s%n", model.format());

@@ -39,7 +39,14 @@ public final class Model implements AutoCloseable {
      * llama2.c checkpoint.
      */
     public static Model load(Path modelPath, Path tokenizerPath) {
-        ModelFile file = ModelLoaders.open(modelPath);
+        return of(ModelLoaders.open(modelPath), tokenizerPath);
+    }
+
+    /**
+     * A model of a file already open (for instance one held in memory); the model closes it. {@code tokenizerPath} as
+     * for {@link #load}.
+     */
+    public static Model of(ModelFile file, Path tokenizerPath) {
         try {
             return new Model(file, tokenizerSpec(file, tokenizerPath));
         } catch (RuntimeException e) {

@@ -4,6 +4,8 @@ import dev.jllm.format.flatbin.FlatBinLoader;
 import dev.jllm.format.gguf.GgufReader;
 import dev.jllm.format.llama2c.Llama2cLoader;
 import dev.jllm.format.safetensors.HfModelLoader;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -11,6 +13,14 @@ import java.nio.file.Path;
 public final class ModelLoaders {
 
     private ModelLoaders() {
+    }
+
+    /**
+     * A GGUF model held in memory rather than in a file (the bundled demo model, read from the jar without a temporary
+     * file); {@code name} stands for its path in messages, and closing the model file closes {@code arena}.
+     */
+    public static ModelFile open(Path name, MemorySegment data, Arena arena) {
+        return GgufReader.load(name, data, arena);
     }
 
     public static ModelFile open(Path path) {
