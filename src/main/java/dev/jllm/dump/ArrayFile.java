@@ -84,6 +84,58 @@ public enum ArrayFile {
         }
     }
 
+    /**
+     * Writes a 1-D array of integers (token ids, positions): CSV as one line of integers, NumPy as {@code <i8}, the
+     * int64 that transformers' {@code input_ids} are.
+     */
+    public void writeIntegers(Path file, long[] values) throws IOException {
+        if (this == CSV) {
+            StringBuilder line = new StringBuilder();
+            for (int i = 0; i < values.length; i++) {
+                line.append(i > 0 ? "," : "").append(values[i]);
+            }
+            Files.writeString(file, line.append('\n'), StandardCharsets.UTF_8);
+            return;
+        }
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+            out.write(npyHeader("<i8", values.length + ","));
+            ByteBuffer bytes = ByteBuffer.allocate(values.length * Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.asLongBuffer().put(values);
+            out.write(bytes.array());
+        }
+    }
+
+    /** The NumPy 1.0 header of an array of {@code descr} and {@code shape} (a tuple's inside), padded to 64 bytes. */
+    private static byte[] npyHeader(String descr, String shape) {
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + shape + "), }";
+        int unpadded = 10 + dict.length() + 1;
+        int padded = (unpadded + 63) / 64 * 64;
+        String header = dict + " ".repeat(padded - unpadded) + "\n";
+        ByteBuffer start = ByteBuffer.allocate(10 + header.length()).order(ByteOrder.LITTLE_ENDIAN);
+        start.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0)
+                .putShort((short) header.length()).put(header.getBytes(StandardCharsets.US_ASCII));
+        return start.array();
+    }
+
+    /** Reads back integers written by {@link #writeIntegers}. */
+    public long[] readIntegers(Path file) throws IOException {
+        if (this == CSV) {
+            String line = Files.readString(file, StandardCharsets.UTF_8).strip();
+            return line.isEmpty() ? new long[0] : java.util.Arrays.stream(line.split(",")).mapToLong(Long::parseLong).toArray();
+        }
+        byte[] all = Files.readAllBytes(file);
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int start = 10 + (b.getShort(8) & 0xffff);
+        String header = new String(all, 10, start - 10, StandardCharsets.US_ASCII);
+        if (!header.contains("'descr': '<i8'")) {
+            throw new IOException(file + ": not an int64 array (" + header.strip() + ")");
+        }
+        long[] out = new long[(all.length - start) / Long.BYTES];
+        b.position(start);
+        b.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(out);
+        return out;
+    }
+
     /** Reads back a file this enum wrote (for tests and tools): the values, flattened. */
     public float[] read(Path file) throws IOException {
         if (this == CSV) {

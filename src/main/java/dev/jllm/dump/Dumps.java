@@ -138,16 +138,11 @@ public final class Dumps {
             int vocab = c.vocabSize();
             format.write(dir.resolve("logits." + format.extension), new long[] {n, vocab},
                     (r, row) -> System.arraycopy(logits, (int) r * vocab, row, 0, vocab));
-            format.write(dir.resolve("input_ids." + format.extension), new long[] {n}, (r, row) -> {
-                for (int i = 0; i < n; i++) {
-                    row[i] = tokens[i];
-                }
-            });
-            format.write(dir.resolve("position_ids." + format.extension), new long[] {n}, (r, row) -> {
-                for (int i = 0; i < n; i++) {
-                    row[i] = i;
-                }
-            });
+            // integers, as transformers' input_ids and position_ids are (int64), not floats
+            format.writeIntegers(dir.resolve("input_ids." + format.extension),
+                    java.util.Arrays.stream(tokens).asLongStream().toArray());
+            format.writeIntegers(dir.resolve("position_ids." + format.extension),
+                    java.util.stream.LongStream.range(0, n).toArray());
             format.write(dir.resolve("attention_mask." + format.extension), new long[] {n, n}, (r, row) -> {
                 for (int j = 0; j < n; j++) {
                     row[j] = j <= r ? 1f : 0f;

@@ -61,6 +61,31 @@ class DumpCommandTest {
                 "model.layers.0.self_attn.v_proj.weight", true);
     }
 
+    /** input_ids.npy holds int64 token ids, as transformers' input_ids (issue 14, item 13), not float32. */
+    @Test
+    void inputIdsAreIntegers() throws IOException {
+        Path acts = dir.resolve("a");
+        String model = SharedData.model("stories260K-f32.gguf").toString();
+        CliTest.Result r = CliTest.run("dump", "activations", "-m", model, "-p", "Once upon a time", "-o", acts.toString(),
+                "--format", "npy");
+        assertEquals(0, r.code(), r.err());
+        byte[] npy = Files.readAllBytes(acts.resolve("input_ids.npy"));
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(npy).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int dataStart = 10 + (b.getShort(8) & 0xffff);
+        String header = new String(npy, 10, dataStart - 10, java.nio.charset.StandardCharsets.US_ASCII);
+        assertTrue(header.contains("'descr': '<i8'") && header.contains("'shape': (5,)"), header);
+        CliTest.Result ids = CliTest.run("tokenize", "-m", model, "-p", "Once upon a time", "--ids");
+        long[] dumped = new long[(npy.length - dataStart) / 8];
+        b.position(dataStart);
+        b.slice().order(java.nio.ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(dumped);
+        assertEquals(ids.out().strip(), java.util.Arrays.toString(dumped), "the prompt's token ids");
+        CliTest.Result csv = CliTest.run("dump", "activations", "-m", model, "-p", "Once upon a time", "-o",
+                dir.resolve("c").toString());
+        assertEquals(0, csv.code(), csv.err());
+        assertEquals(ids.out().strip().replace(" ", "").replace("[", "").replace("]", ""),
+                Files.readString(dir.resolve("c").resolve("input_ids.csv")).strip(), "integers, not 1.0, 15043.0, ...");
+    }
+
     @Test
     void existingOutputIsRefused() throws IOException {
         Files.writeString(dir.resolve("keep.txt"), "x");
@@ -95,7 +120,11 @@ class DumpCommandTest {
         assertEquals(rotateHalf ? "rotate_half" : "interleaved", meta.path("qk_layout").asText());
         float[] x = f.read(acts.resolve("x_layer0" + ext));
         float[] xnorm = f.read(acts.resolve("xnorm_layer0" + ext));
-        float[] positions = f.read(acts.resolve("position_ids" + ext));
+        long[] positionIds = f.readIntegers(acts.resolve("position_ids" + ext));
+        float[] positions = new float[positionIds.length];
+        for (int i = 0; i < positions.length; i++) {
+            positions[i] = positionIds[i];
+        }
         assertEquals(n * dim, x.length);
 
         // RMSNorm of the layer input reproduces xnorm

@@ -97,10 +97,13 @@ class PullCommandTest {
         assertTrue(offline.out().contains("Final estimate: PPL = 3.4"), offline.out());
     }
 
+    /** At most one of -m and -hf; neither means the bundled demo model (issue 19). */
     @Test
-    void exactlyOneOfModelOrHfIsRequired() {
-        assertOneLineError(run("generate", "-p", "hi"), "no model given", "-m FILE", "-hf REPO");
+    void atMostOneOfModelOrHf() {
         assertOneLineError(run("generate", "-m", SharedData.model(F32).toString(), "-hf", REPO, "-p", "hi"), "not both");
+        CliTest.Result neither = run("generate", "-p", "hi", "-n", "2");
+        assertEquals(0, neither.code(), neither.err());
+        assertTrue(neither.err().contains("using the bundled TinyStories-260K demo model"), neither.err());
     }
 
     @Test
