@@ -57,7 +57,7 @@ class FreshCloneTest {
         assertTrue(story.startsWith("Once upon a time, there was a little girl named Lily. She loved to play outside in"
                 + " the park."), story);
         String llama2c = Files.readString(SharedData.golden("llama2c_p1.txt"), StandardCharsets.UTF_8);
-        assertTrue(story.length() > 600 && llama2c.startsWith(story), "200 tokens of llama2.c's story: " + story);
+        assertTrue(story.length() > 400 && llama2c.startsWith(story), "200 tokens of llama2.c's story: " + story);
         try (var files = Files.list(cache)) {
             assertEquals(0, files.count(), "nothing extracted or downloaded into the cache");
         }
