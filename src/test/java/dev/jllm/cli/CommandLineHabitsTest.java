@@ -112,6 +112,31 @@ class CommandLineHabitsTest {
         assertFalse(alone.err().contains("required"), alone.err());
     }
 
+    /** Issue 19: without -m or -hf, every command that runs a model uses the bundled demo model and says so once. */
+    @Test
+    void everyModelCommandDefaultsToTheBundledModel() {
+        String notice = "jllm: using the bundled TinyStories-260K demo model; pass -m FILE or -hf REPO for your own\n";
+        String ppl = SharedData.golden("ppl_text.txt").toString();
+        String[][] commands = {
+            {"generate", "-p", "Once upon a time", "--temp", "0", "-n", "12"},
+            {"tokenize", "-p", "Once upon a time", "--ids"},
+            {"inspect"},
+            {"bench", "-p", "8", "-n", "4", "-r", "1", "--no-warmup"},
+            {"perplexity", "-f", ppl, "--ctx-size", "128"},
+        };
+        for (String[] command : commands) {
+            CliTest.Result r = run(command);
+            assertEquals(0, r.code(), String.join(" ", command) + ": " + r.err());
+            assertTrue(r.err().startsWith(notice) && r.err().indexOf(notice, 1) < 0, command[0] + ": " + r.err());
+        }
+        assertTrue(run(commands[0]).out().startsWith("Once upon a time, there was a little girl named Lily."));
+        assertEquals("[1, 403, 407, 261, 378]", run(commands[1]).out().strip());
+        assertTrue(run(commands[2]).out().contains("file:      <bundled>/stories260K.gguf"));
+        CliTest.Result chat = run("Once upon a time\n", false, "chat", "--chat-template", "llama2", "--temp", "0", "-n", "4");
+        assertEquals(0, chat.code(), chat.err());
+        assertTrue(chat.err().startsWith(notice), chat.err());
+    }
+
     // ---- item 6: --seed -1 and no --seed are fresh random seeds, printed ----
 
     @Test
