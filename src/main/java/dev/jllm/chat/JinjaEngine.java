@@ -160,29 +160,25 @@ final class JinjaEngine {
 
     /** Before building a string of {@code chars} characters. */
     static void checkString(long chars) {
-        RenderState state = STATE.get();
-        if (state == null) {
-            return;
-        }
-        state.check();
-        if (chars > TemplateLimits.MAX_STRING_CHARS) {
-            state.exceed("string size (" + TemplateLimits.MAX_STRING_CHARS + " characters)", "a string of " + chars
-                    + " characters");
-        }
-        charge(state, chars);
+        checkStringGrowth(chars, chars);
     }
 
-    /** While a string grows (the characters are charged once it is complete): its size so far within the bound. */
+    /** While a string grows (its characters are charged once it is complete): its size so far within the bound. */
     static void checkGrowingString(long chars) {
+        checkStringGrowth(chars, 0);
+    }
+
+    private static void checkStringGrowth(long size, long added) {
         RenderState state = STATE.get();
         if (state == null) {
             return;
         }
         state.check();
-        if (chars > TemplateLimits.MAX_STRING_CHARS) {
-            state.exceed("string size (" + TemplateLimits.MAX_STRING_CHARS + " characters)", "a string of more than "
-                    + TemplateLimits.MAX_STRING_CHARS + " characters");
+        if (size > TemplateLimits.MAX_STRING_CHARS) {
+            state.exceed("string size (" + TemplateLimits.MAX_STRING_CHARS + " characters)", "a string of " + size
+                    + " characters");
         }
+        charge(state, added);
     }
 
     /** Before building a list (or mapping) of {@code items} items. */
