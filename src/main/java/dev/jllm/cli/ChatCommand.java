@@ -75,7 +75,7 @@ final class ChatCommand extends IoCommand implements Runnable {
             int ctx = modelOptions.contextSize(model, err);
             Session session = model.newSession(new SessionOptions(ctx, SessionOptions.Prefill.BATCH, true,
                     modelOptions.cacheType()));
-            dev.jllm.sampling.SamplerOptions sampling = samplingOptions.toSamplerOptions(ctx);
+            dev.jllm.sampling.SamplerOptions sampling = samplingOptions.toSamplerOptions();
             if (modelOptions.verbose) {
                 err.println("jllm: seed " + sampling.seed());
             }

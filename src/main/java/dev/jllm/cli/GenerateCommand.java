@@ -105,7 +105,7 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
         try (Model model = modelOptions.load()) {
             Timeline.mark("loaded");
             int ctx = modelOptions.contextSize(model, err);
-            SamplerOptions sampling = samplingOptions.toSamplerOptions(ctx);
+            SamplerOptions sampling = samplingOptions.toSamplerOptions();
             if (modelOptions.verbose) {
                 err.println("jllm: seed " + sampling.seed());
             }

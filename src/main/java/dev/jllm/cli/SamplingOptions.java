@@ -52,8 +52,8 @@ final class SamplingOptions {
         return resolvedSeed;
     }
 
-    /** The sampler's settings for a context of {@code contextSize} tokens (what {@code --repeat-last-n -1} means). */
-    SamplerOptions toSamplerOptions(int contextSize) {
+    /** The sampler's settings. */
+    SamplerOptions toSamplerOptions() {
         if (repeatLastN < -1) {
             throw new UserInputException("--repeat-last-n must be -1 (the whole context), 0 (off) or positive, got "
                     + repeatLastN);
@@ -62,6 +62,7 @@ final class SamplingOptions {
             throw new UserInputException("--temp must be a number, got NaN");
         }
         return new SamplerOptions(temperature, Math.max(0, topK), topP, minP, repeatPenalty,
-                repeatLastN == -1 ? contextSize : repeatLastN, seed());
+                // -1, the whole context: every token so far, which is what a window longer than any context holds
+                repeatLastN == -1 ? Integer.MAX_VALUE : repeatLastN, seed());
     }
 }
