@@ -57,6 +57,12 @@ final class ModelOptions {
             if (threads < 1) {
                 throw new UserInputException("--threads must be at least 1, got " + threads);
             }
+            int cores = Parallel.availableCores();
+            if (threads > cores) {
+                PrintStream err = mixee != null && mixee.userObject() instanceof IoCommand io ? io.err : System.err;
+                err.println("jllm: warning: --threads " + threads + " is more than the " + cores
+                        + " cores available to this process; extra threads only wait for a core");
+            }
             Parallel.configure(threads);
         }
         return Model.load(modelPath(), tokenizer);
