@@ -41,10 +41,14 @@ final class Unpickler {
     private static final int MAX_GLOBAL_NAME = 256;
     /** Deeper nesting than any checkpoint has; it keeps hashing and comparing tuples off deep recursion. */
     static final int MAX_DEPTH = 100;
-    /** What one value on the stack, one memo entry and one container slot are charged (about their heap cost). */
-    private static final int VALUE_COST = 16;
-    private static final int MEMO_COST = 32;
-    private static final int SLOT_COST = 8;
+    /**
+     * What a value on the stack, a new list, dict or tuple, a container slot and a memo entry are charged: about the
+     * heap they take, growth of the backing arrays included.
+     */
+    private static final int VALUE_COST = 24;
+    private static final int CONTAINER_COST = 80;
+    private static final int SLOT_COST = 12;
+    private static final int MEMO_COST = 96;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble F64_BIG = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -135,10 +139,10 @@ final class Unpickler {
                 case 0x85 -> push(tuple(popN(1)));
                 case 0x86 -> push(tuple(popN(2)));
                 case 0x87 -> push(tuple(popN(3)));
-                case ']' -> push(new Pickled.ListValue());
+                case ']' -> push(newList());
                 case 'l' -> { // LIST
                     List<Object> items = popToMark();
-                    Pickled.ListValue list = new Pickled.ListValue();
+                    Pickled.ListValue list = newList();
                     for (Object item : items) {
                         append(list, item);
                     }
@@ -155,10 +159,10 @@ final class Unpickler {
                         append(list, item);
                     }
                 }
-                case '}' -> push(new Pickled.Dict());
+                case '}' -> push(newDict());
                 case 'd' -> { // DICT
                     List<Object> items = popToMark();
-                    Pickled.Dict dict = new Pickled.Dict();
+                    Pickled.Dict dict = newDict();
                     setItems(dict, items);
                     push(dict);
                 }
@@ -250,8 +254,7 @@ final class Unpickler {
                 if (!a.isEmpty()) {
                     throw bad("collections.OrderedDict called with " + a.size() + " arguments (expected none)");
                 }
-                charge(VALUE_COST);
-                return new Pickled.Dict();
+                return newDict();
             }
             case REBUILD_TENSOR -> {
                 return rebuildTensor(a);
@@ -304,7 +307,7 @@ final class Unpickler {
         } catch (ArithmeticException e) {
             throw bad(view + " overflows");
         }
-        charge(VALUE_COST + 2L * SLOT_COST * size.length);
+        charge(CONTAINER_COST + 4L * SLOT_COST * size.length);
         return new TorchTensor(storage, offset, size, stride);
     }
 
@@ -346,8 +349,18 @@ final class Unpickler {
             seal(item);
             depth = Math.max(depth, nested(item));
         }
-        charge(VALUE_COST + (long) SLOT_COST * items.size());
+        charge(CONTAINER_COST + (long) SLOT_COST * items.size());
         return new Pickled.Tuple(items, depth);
+    }
+
+    private Pickled.ListValue newList() {
+        charge(CONTAINER_COST);
+        return new Pickled.ListValue();
+    }
+
+    private Pickled.Dict newDict() {
+        charge(CONTAINER_COST);
+        return new Pickled.Dict();
     }
 
     /** The depth of a container that holds {@code value}, refused beyond {@link #MAX_DEPTH}. */
@@ -408,7 +421,7 @@ final class Unpickler {
             }
             seal(value);
             dict.depth = Math.max(dict.depth, Math.max(nested(key), nested(value)));
-            charge(2L * SLOT_COST);
+            charge(4L * SLOT_COST); // a map entry
             dict.entries.put(key, value);
         }
     }
@@ -562,7 +575,7 @@ final class Unpickler {
 
     private byte[] rawBytes(long n, String what) {
         need(n, what);
-        charge(VALUE_COST + n);
+        charge(2 * VALUE_COST + 2 * n); // the bytes, and the String made of them
         byte[] out = data.asSlice(pos, n).toArray(ValueLayout.JAVA_BYTE);
         pos += n;
         return out;
