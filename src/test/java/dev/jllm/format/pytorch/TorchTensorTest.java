@@ -57,6 +57,20 @@ class TorchTensorTest {
     }
 
     @Test
+    void zip64SizesAndOffsetsAreRead() throws IOException {
+        byte[] file = TinyCheckpoint.zip(TinyCheckpoint.pickle(TinyCheckpoint.specs()), TorchZipWriter.Lie.NONE).zip64()
+                .toBytes();
+        try (ModelFile f = ModelLoaders.open(write(file))) {
+            assertArrayEquals(TinyCheckpoint.values(10, 8), f.tensor("output_norm.weight").toFloatArray());
+        }
+        byte[] lying = TinyCheckpoint.zip(TinyCheckpoint.pickle(TinyCheckpoint.specs()),
+                TorchZipWriter.Lie.DESCRIPTOR_SIZE).zip64().toBytes();
+        Path p = write(lying);
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelLoaders.open(p).close());
+        assertTrue(e.getMessage().contains("does not repeat the central directory's crc and size"), e.getMessage());
+    }
+
+    @Test
     void anExpandedViewIsRefusedRatherThanCopiedLarger() throws IOException {
         Map<String, PickleWriter.TensorSpec> specs = TinyCheckpoint.specs();
         // wq as the 8 values of the final norm's storage repeated 8 times (stride 0): 64 elements from 8
@@ -132,6 +146,27 @@ class TorchTensorTest {
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelLoaders.open(p).close());
         assertTrue(e.getMessage().contains("no 'model' and 'model_args'") && e.getMessage().contains("params.json"),
                 e.getMessage());
+    }
+
+    @Test
+    void tiledTransposesMatchPlainLoopsForBothElementSizes() {
+        Random random = new Random(5);
+        int rows = 70;
+        int cols = 131; // neither a multiple of the 64-element tile
+        for (int bytes : new int[] {2, 4}) {
+            byte[] src = new byte[rows * cols * bytes];
+            random.nextBytes(src);
+            MemorySegment in = MemorySegment.ofArray(src);
+            MemorySegment out = MemorySegment.ofArray(new byte[src.length]);
+            // src holds the transpose (cols rows of rows values); read it as rows x cols
+            StridedCopy.copy(in, 0, new long[] {rows, cols}, new long[] {1, rows}, out, 0, new long[] {cols, 1}, bytes);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    assertEquals(in.asSlice((long) (c * rows + r) * bytes, bytes).mismatch(
+                            out.asSlice((long) (r * cols + c) * bytes, bytes)), -1, r + "," + c);
+                }
+            }
+        }
     }
 
     @Test

@@ -24,6 +24,7 @@ public final class TorchZipWriter {
 
     private final List<Item> items = new ArrayList<>();
     private final String record;
+    private boolean zip64;
 
     /** @param record the archive's top-level folder (torch uses the file's name without extension) */
     public TorchZipWriter(String record) {
@@ -36,6 +37,15 @@ public final class TorchZipWriter {
         w.add("data.pkl", pickle);
         w.add("byteorder", "little".getBytes(StandardCharsets.US_ASCII));
         return w;
+    }
+
+    /**
+     * Writes sizes and offsets as zip64 does for files above 4 GB: the central directory's fields saturated and the
+     * values in a zip64 extra field, 64-bit sizes in the data descriptors.
+     */
+    public TorchZipWriter zip64() {
+        zip64 = true;
+        return this;
     }
 
     public TorchZipWriter add(String name, byte[] data) {
@@ -90,20 +100,27 @@ public final class TorchZipWriter {
             pad.putShort((short) 0x4246).putShort((short) (extra - 4));
             out.writeBytes(pad.array());
             out.writeBytes(stored);
-            ByteBuffer descriptor = le(16);
-            descriptor.putInt(0x08074b50).putInt((int) crc.getValue())
-                    .putInt(stored.length + (item.lie() == Lie.DESCRIPTOR_SIZE ? 64 : 0))
-                    .putInt(item.data().length + (item.lie() == Lie.DESCRIPTOR_SIZE ? 64 : 0));
+            int lie = item.lie() == Lie.DESCRIPTOR_SIZE ? 64 : 0;
+            ByteBuffer descriptor = le(zip64 ? 24 : 16);
+            descriptor.putInt(0x08074b50).putInt((int) crc.getValue());
+            if (zip64) {
+                descriptor.putLong(stored.length + lie).putLong(item.data().length + lie);
+            } else {
+                descriptor.putInt(stored.length + lie).putInt(item.data().length + lie);
+            }
             out.writeBytes(descriptor.array());
             ByteBuffer c = le(46);
             c.putInt(0x02014b50).putShort((short) 20).putShort((short) 20).putShort((short) 0x0808)
                     .putShort((short) method).putShort((short) 0).putShort((short) 0).putInt((int) crc.getValue())
-                    .putInt(stored.length + (item.lie() == Lie.DESCRIPTOR_SIZE ? 64 : 0))
-                    .putInt(item.data().length + (item.lie() == Lie.DESCRIPTOR_SIZE ? 64 : 0))
-                    .putShort((short) name.length).putShort((short) 0).putShort((short) 0).putShort((short) 0)
-                    .putShort((short) 0).putInt(0).putInt((int) offset);
+                    .putInt(zip64 ? -1 : stored.length + lie).putInt(zip64 ? -1 : item.data().length + lie)
+                    .putShort((short) name.length).putShort((short) (zip64 ? 28 : 0)).putShort((short) 0)
+                    .putShort((short) 0).putShort((short) 0).putInt(0).putInt(zip64 ? -1 : (int) offset);
             central.writeBytes(c.array());
             central.writeBytes(name);
+            if (zip64) {
+                central.writeBytes(le(28).putShort((short) 1).putShort((short) 24).putLong(item.data().length + lie)
+                        .putLong(stored.length + lie).putLong(offset).array());
+            }
         }
         long directoryOffset = out.size();
         out.writeBytes(central.toByteArray());
