@@ -96,6 +96,21 @@ class OriginalCheckpointsCliTest {
     }
 
     @Test
+    void aTrainingCheckpointTakesTheTokenizerBesideIt() throws IOException {
+        int[] expected = greedyIds(torch("stories260K.pt"), true);
+        Path bin = Files.createDirectory(dir.resolve("with-bin"));
+        Files.copy(Path.of(torch("stories260K.pt")), bin.resolve("ckpt.pt"));
+        Files.copy(Path.of(tok512()), bin.resolve("tokenizer.bin"));
+        assertArrayEquals(expected, greedyIds(bin.resolve("ckpt.pt").toString(), false));
+        Path model = Files.createDirectory(dir.resolve("with-model"));
+        Files.copy(Path.of(torch("stories260K.pt")), model.resolve("ckpt.pt"));
+        Files.copy(Path.of(torch("stories260K-meta/tokenizer.model")), model.resolve("tokenizer.model"));
+        assertArrayEquals(expected, greedyIds(model.resolve("ckpt.pt").toString(), false));
+        CliTest.Result r = CliTest.run("inspect", model.resolve("ckpt.pt").toString());
+        assertTrue(r.out().contains("tokenizer: llama, 512 tokens"), r.out());
+    }
+
+    @Test
     void inspectDescribesEachFormat() {
         CliTest.Result pt = CliTest.run("inspect", torch("stories260K.pt"), "--metadata");
         assertEquals(0, pt.code(), pt.err());

@@ -162,8 +162,8 @@ class TorchTensorTest {
             StridedCopy.copy(in, 0, new long[] {rows, cols}, new long[] {1, rows}, out, 0, new long[] {cols, 1}, bytes);
             for (int r = 0; r < rows; r++) {
                 for (int c = 0; c < cols; c++) {
-                    assertEquals(in.asSlice((long) (c * rows + r) * bytes, bytes).mismatch(
-                            out.asSlice((long) (r * cols + c) * bytes, bytes)), -1, r + "," + c);
+                    assertEquals(-1, in.asSlice((long) (c * rows + r) * bytes, bytes).mismatch(
+                            out.asSlice((long) (r * cols + c) * bytes, bytes)), r + "," + c);
                 }
             }
         }
