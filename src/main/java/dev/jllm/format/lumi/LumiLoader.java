@@ -4,6 +4,7 @@ import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
 import dev.jllm.format.meta.MetaParams;
 import dev.jllm.format.meta.MetaTensors;
+import dev.jllm.format.pytorch.LittleEndianReader;
 import dev.jllm.format.pytorch.StridedCopy;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.tensor.GgmlType;
@@ -15,12 +16,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -52,7 +50,6 @@ public final class LumiLoader {
     private static final int MAX_NAME = 4096;
     private static final int MAX_RANK = 8;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** The three layouts, oldest first. */
     enum Layout {
@@ -106,14 +103,7 @@ public final class LumiLoader {
     public static ModelFile load(Path path) {
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment file;
-            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-                file = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-            } catch (NoSuchFileException e) {
-                throw new ModelFormatException(path + ": no such file");
-            } catch (IOException e) {
-                throw new ModelFormatException(path + ": cannot read: " + e.getMessage(), e);
-            }
+            MemorySegment file = LittleEndianReader.map(path, arena);
             Parsed parsed = parse(path, file);
             return build(path, file, parsed, arena);
         } catch (RuntimeException e) {
@@ -128,7 +118,7 @@ public final class LumiLoader {
 
     /** Tries the layouts the bytes after the version allow, and takes the one that accounts for the whole file. */
     static Parsed parse(Path path, MemorySegment file) {
-        Reader r = new Reader(path, file);
+        LittleEndianReader r = new LittleEndianReader(path, file, "bad lumi file");
         if (r.i32(0) != MAGIC) {
             throw r.bad("does not start with the magic 'lumi'");
         }
@@ -154,7 +144,7 @@ public final class LumiLoader {
         throw first;
     }
 
-    private static Header header(Reader r, Layout layout) {
+    private static Header header(LittleEndianReader r, Layout layout) {
         long p = 8;
         int modelVersion = 0;
         String modelName = null;
@@ -163,7 +153,7 @@ public final class LumiLoader {
             p += 4;
         } else if (layout == Layout.MODEL_NAME) {
             int length = r.i32(p);
-            modelName = r.paddedString(p + 4, length, "model name");
+            modelName = paddedString(r, p + 4, length, "model name");
             p += 4 + length;
         }
         int[] ints = new int[7];
@@ -187,12 +177,12 @@ public final class LumiLoader {
         return new Header(layout, 1, modelVersion, modelName, ints, theta, eps, tokenizerOffset, tokenizerLength, p);
     }
 
-    private static List<Entry> entries(Reader r, Header h) {
+    private static List<Entry> entries(LittleEndianReader r, Header h) {
         List<Entry> entries = new ArrayList<>();
         long p = h.tensorsOffset();
         while (p < r.size()) {
             int nameLength = r.i32(p);
-            String name = r.paddedString(p + 4, nameLength, "tensor name");
+            String name = paddedString(r, p + 4, nameLength, "tensor name");
             p += 4 + nameLength;
             int rank = r.i32(p);
             if (rank < 1 || rank > MAX_RANK) {
@@ -311,48 +301,18 @@ public final class LumiLoader {
         return new ModelFile(format, path, config, tensors, tokenizer, metadata, arena);
     }
 
-    /** Little-endian reads with one-line errors. */
-    private record Reader(Path path, MemorySegment file) {
-
-        long size() {
-            return file.byteSize();
+    /** A name padded with spaces to a multiple of 4 bytes (lumi always adds 1 to 4). */
+    private static String paddedString(LittleEndianReader r, long at, int length, String what) {
+        if (length < 1 || length > MAX_NAME || length % 4 != 0) {
+            throw r.bad(what + " length " + Integer.toUnsignedString(length) + " at offset " + (at - 4)
+                    + " (expected a multiple of 4, at most " + MAX_NAME + ")");
         }
-
-        int i32(long at) {
-            check(at, 4);
-            return file.get(I32, at);
-        }
-
-        float f32(long at) {
-            check(at, 4);
-            return file.get(F32, at);
-        }
-
-        /** A name padded with spaces to a multiple of 4 bytes (lumi always adds 1 to 4). */
-        String paddedString(long at, int length, String what) {
-            if (length < 1 || length > MAX_NAME || length % 4 != 0) {
-                throw bad(what + " length " + Integer.toUnsignedString(length) + " at offset " + (at - 4)
-                        + " (expected a multiple of 4, at most " + MAX_NAME + ")");
-            }
-            check(at, length);
-            byte[] bytes = file.asSlice(at, length).toArray(ValueLayout.JAVA_BYTE);
-            for (byte b : bytes) {
-                if (b < 0x20 || b > 0x7e) {
-                    throw bad(what + " at offset " + at + " is not printable ASCII");
-                }
-            }
-            return new String(bytes, StandardCharsets.US_ASCII).stripTrailing();
-        }
-
-        private void check(long at, long length) {
-            if (at < 0 || at > file.byteSize() - length) {
-                throw bad("reading " + length + " bytes at offset " + at + " runs past the end of the "
-                        + file.byteSize() + "-byte file (truncated?)");
+        byte[] bytes = r.bytes(at, length);
+        for (byte b : bytes) {
+            if (b < 0x20 || b > 0x7e) {
+                throw r.bad(what + " at offset " + at + " is not printable ASCII");
             }
         }
-
-        ModelFormatException bad(String problem) {
-            return new ModelFormatException(path + ": bad lumi file: " + problem);
-        }
+        return new String(bytes, StandardCharsets.US_ASCII).stripTrailing();
     }
 }

@@ -1,6 +1,5 @@
 package dev.jllm.format.pytorch;
 
-import dev.jllm.format.ModelFormatException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
@@ -51,13 +50,14 @@ final class StoredZip {
 
     /** Whether the bytes start like a zip archive (a local file header). */
     static boolean startsLikeZip(MemorySegment start) {
-        return start.byteSize() >= 4 && start.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(
-                java.nio.ByteOrder.LITTLE_ENDIAN), 0) == LOCAL_HEADER;
+        return start.byteSize() >= 4
+                && start.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0)
+                        == LOCAL_HEADER;
     }
 
     /** Reads and checks the central directory of the mapped file. */
     static StoredZip read(Path path, MemorySegment file) {
-        Reader r = new Reader(path, file);
+        LittleEndianReader r = reader(path, file);
         long size = file.byteSize();
         long end = findEndOfDirectory(r, size);
         if (r.u16(end + 4) != 0 || r.u16(end + 6) != 0) {
@@ -140,7 +140,7 @@ final class StoredZip {
         return new StoredZip(path, file, directoryOffset, entries);
     }
 
-    private static long agree(Reader r, String what, long classic, long saturated, long zip64) {
+    private static long agree(LittleEndianReader r, String what, long classic, long saturated, long zip64) {
         if (classic != saturated && classic != zip64) {
             throw r.bad("the end-of-directory record and the zip64 record disagree on the " + what + " (" + classic
                     + " and " + Long.toUnsignedString(zip64) + ")");
@@ -149,7 +149,7 @@ final class StoredZip {
     }
 
     /** The end-of-central-directory record: the last one whose comment reaches exactly to the end of the file. */
-    private static long findEndOfDirectory(Reader r, long size) {
+    private static long findEndOfDirectory(LittleEndianReader r, long size) {
         if (size < END_BYTES) {
             throw r.bad("file is " + size + " bytes, too short for a zip archive (truncated?)");
         }
@@ -163,8 +163,8 @@ final class StoredZip {
     }
 
     /** The zip64 extended-information values (size, compressed size, local offset) a header's extra field holds. */
-    private static long[] zip64Values(Reader r, long extra, int length, boolean wantSize, boolean wantCompressed,
-            boolean wantOffset, String name) {
+    private static long[] zip64Values(LittleEndianReader r, long extra, int length, boolean wantSize,
+            boolean wantCompressed, boolean wantOffset, String name) {
         long[] values = new long[3];
         if (!wantSize && !wantCompressed && !wantOffset) {
             return values;
@@ -201,6 +201,10 @@ final class StoredZip {
         throw r.bad("entry '" + name + "' needs zip64 sizes or offset but has no zip64 extra field");
     }
 
+    private static LittleEndianReader reader(Path path, MemorySegment file) {
+        return new LittleEndianReader(path, file, "bad PyTorch zip archive");
+    }
+
     Path path() {
         return path;
     }
@@ -214,7 +218,7 @@ final class StoredZip {
      * descriptor must agree with the central directory; its data must lie before the central directory.
      */
     MemorySegment open(Entry e) {
-        Reader r = new Reader(path, file);
+        LittleEndianReader r = reader(path, file);
         String what = "entry '" + e.name() + "'";
         if ((e.flags() & FLAG_ENCRYPTED) != 0) {
             throw r.bad(what + " is encrypted");
@@ -279,7 +283,7 @@ final class StoredZip {
     }
 
     /** The data descriptor after the data must repeat the central directory's crc and sizes (32- or 64-bit). */
-    private void checkDescriptor(Reader r, Entry e, long at, String what) {
+    private void checkDescriptor(LittleEndianReader r, Entry e, long at, String what) {
         long p = at;
         if (p + 4 <= centralDirectoryOffset && r.u32(p) == DATA_DESCRIPTOR) {
             p += 4;
@@ -301,50 +305,8 @@ final class StoredZip {
         CRC32 crc = new CRC32();
         crc.update(data.asByteBuffer());
         if (crc.getValue() != e.crc()) {
-            throw new Reader(path, file).bad("entry '" + e.name() + "' fails its CRC-32 check (crc "
+            throw reader(path, file).bad("entry '" + e.name() + "' fails its CRC-32 check (crc "
                     + Long.toHexString(crc.getValue()) + ", expected " + Long.toHexString(e.crc()) + ")");
-        }
-    }
-
-    /** Little-endian reads that fail with a one-line error instead of an index exception. */
-    private record Reader(Path path, MemorySegment file) {
-        private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED
-                .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
-        private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED
-                .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
-        private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED
-                .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
-
-        int u16(long at) {
-            check(at, 2);
-            return Short.toUnsignedInt(file.get(U16, at));
-        }
-
-        long u32(long at) {
-            check(at, 4);
-            return Integer.toUnsignedLong(file.get(U32, at));
-        }
-
-        /** An unsigned 64-bit value; above Long.MAX_VALUE it reads as negative, which callers refuse. */
-        long u64(long at) {
-            check(at, 8);
-            return file.get(U64, at);
-        }
-
-        byte[] bytes(long at, int length) {
-            check(at, length);
-            return file.asSlice(at, length).toArray(ValueLayout.JAVA_BYTE);
-        }
-
-        private void check(long at, long length) {
-            if (at < 0 || at > file.byteSize() - length) {
-                throw bad("reading " + length + " bytes at offset " + at + " runs past the end of the "
-                        + file.byteSize() + "-byte file (truncated?)");
-            }
-        }
-
-        ModelFormatException bad(String problem) {
-            return new ModelFormatException(path + ": bad PyTorch zip archive: " + problem);
         }
     }
 }

@@ -5,12 +5,9 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -70,14 +67,7 @@ public final class TorchArchive {
 
     /** Maps and reads a checkpoint; its storages live as long as {@code arena}. */
     public static TorchArchive open(Path path, Arena arena) {
-        MemorySegment file;
-        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-            file = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-        } catch (NoSuchFileException e) {
-            throw new ModelFormatException(path + ": no such file");
-        } catch (IOException e) {
-            throw new ModelFormatException(path + ": cannot read: " + e.getMessage(), e);
-        }
+        MemorySegment file = LittleEndianReader.map(path, arena);
         if (!StoredZip.startsLikeZip(file.asSlice(0, Math.min(4, file.byteSize())))) {
             if (isLegacyTorch(path)) {
                 throw new ModelFormatException(path + ": a legacy PyTorch file (saved before PyTorch 1.6 or with"
