@@ -28,6 +28,9 @@ class OriginalCheckpointsCliTest {
     @TempDir
     Path dir;
 
+    /** Each source's greedy ids, computed once for its four conversions. */
+    private static final java.util.Map<String, int[]> SOURCE_IDS = new java.util.concurrent.ConcurrentHashMap<>();
+
     static String torch(String name) {
         return SharedData.model("torch").resolve(name).toString();
     }
@@ -55,7 +58,13 @@ class OriginalCheckpointsCliTest {
         "stories260K.lmw, gguf", "stories260K.lmw, flatbin", "stories260K.lmw, hf", "stories260K.lmw, llama2c"})
     void convertGivesTheSourcesTokens(String name, String target) throws IOException {
         boolean pt = name.endsWith(".pt");
-        int[] source = greedyIds(torch(name), pt);
+        int[] source = SOURCE_IDS.computeIfAbsent(name, n -> {
+            try {
+                return greedyIds(torch(n), pt);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
         int[] llamaCpp = SharedData.ints(SharedData.json(SharedData.golden("llamacpp_f32_p1.json"))
                 .get("generated_ids"));
         assertArrayEquals(llamaCpp, source, "the source gives llama.cpp's 200 tokens");
