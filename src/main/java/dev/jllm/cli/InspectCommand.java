@@ -15,7 +15,8 @@ import picocli.CommandLine.Parameters;
         description = "Print a model file's format, config, tokenizer summary and tensor table.")
 final class InspectCommand extends IoCommand implements Runnable {
 
-    @Parameters(index = "0", paramLabel = "FILE", description = "Model file (GGUF, llama2.c .bin, flat FP16 .bin).")
+    @Parameters(index = "0", paramLabel = "FILE", description = "Model file (GGUF, llama2.c .bin, flat FP16 .bin,"
+            + " PyTorch .pt/.pth, lumi .lmw) or directory (Hugging Face, or Meta's params.json + consolidated.*.pth).")
     Path file;
 
     @Option(names = "--metadata", description = "Also print every metadata key and value.")
