@@ -36,8 +36,8 @@ final class HubOptions {
     int retries;
 
     @Option(names = "--hub-timeout", paramLabel = "SECONDS", defaultValue = "60",
-            description = "A listing must arrive whole within this, and a download bring at least 1 KiB/s over each such"
-                    + " window, else the request is cut and retried (default ${DEFAULT-VALUE}).")
+            description = "A listing must arrive whole within this, and a download bring at least 1 KiB/s over each"
+                    + " such window, else the request is cut and retried (default ${DEFAULT-VALUE}).")
     double timeoutSeconds;
 
     @Mixin
@@ -52,7 +52,8 @@ final class HubOptions {
                 throw new UserInputException("--retries must be at least 1, got " + retries);
             }
             if (!(timeoutSeconds > 0 && timeoutSeconds <= 86_400)) {
-                throw new UserInputException("--hub-timeout must be between 0 and 86400 seconds, got " + timeoutSeconds);
+                throw new UserInputException("--hub-timeout must be between 0 and 86400 seconds, got "
+                        + timeoutSeconds);
             }
             HubClient.Options options = HubClient.Options.fromEnvironment(env, endpoint, token);
             options = options.withRetries(retries, options.initialBackoff())

@@ -42,7 +42,8 @@ final class InspectCommand extends IoCommand implements Runnable {
                 out.println("tokenizer: none in this file (llama2.c keeps it in tokenizer.bin)");
             } else {
                 out.printf("tokenizer: %s%s, %d tokens, bos %d, eos %d, unk %d%s%n", Printable.escape(t.model()),
-                        t.pre() != null ? " (pre " + Printable.escape(t.pre()) + ")" : "", t.vocabSize(), t.bosId(), t.eosId(), t.unkId(),
+                        t.pre() != null ? " (pre " + Printable.escape(t.pre()) + ")" : "",
+                        t.vocabSize(), t.bosId(), t.eosId(), t.unkId(),
                         t.merges() != null ? ", " + t.merges().size() + " merges" : "");
                 if (t.chatTemplate() != null) {
                     out.printf("chat template: %d characters%n", t.chatTemplate().length());
@@ -60,7 +61,8 @@ final class InspectCommand extends IoCommand implements Runnable {
             out.printf("%-" + width + "s  %-7s  %-22s  %12s%n", "name", "type", "shape", "bytes");
             long total = 0;
             for (Tensor tensor : model.tensors().values()) {
-                out.printf("%-" + width + "s  %-7s  %-22s  %12d%n", Printable.escape(tensor.name()), tensor.type().name(),
+                out.printf("%-" + width + "s  %-7s  %-22s  %12d%n", Printable.escape(tensor.name()),
+                        tensor.type().name(),
                         tensor.shapeString(), tensor.byteSize());
                 total += tensor.byteSize();
             }

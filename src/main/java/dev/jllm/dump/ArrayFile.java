@@ -45,8 +45,8 @@ public enum ArrayFile {
         }
         float[] row = new float[width];
         if (this == CSV) {
-            try (Writer w = new BufferedWriter(new OutputStreamWriter(OutputFiles.createNew(dir, baseName + "." + extension),
-                    StandardCharsets.UTF_8), 1 << 16)) {
+            OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
+            try (Writer w = new BufferedWriter(new OutputStreamWriter(file, StandardCharsets.UTF_8), 1 << 16)) {
                 StringBuilder line = new StringBuilder();
                 for (long r = 0; r < count; r++) {
                     rows.row(r, row);
@@ -63,7 +63,8 @@ public enum ArrayFile {
             }
             return;
         }
-        try (OutputStream out = new BufferedOutputStream(OutputFiles.createNew(dir, baseName + "." + extension), 1 << 16)) {
+        OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
+        try (OutputStream out = new BufferedOutputStream(file, 1 << 16)) {
             StringBuilder dims = new StringBuilder();
             for (int i = 0; i < shape.length; i++) {
                 dims.append(shape[i]).append(shape.length == 1 || i < shape.length - 1 ? "," : "");

@@ -135,7 +135,8 @@ public final class Dumps {
                 }
                 float[] values = copy;
                 try {
-                    format.write(dir, name + "_layer" + layer, new long[] {batch, width}, (r, row) -> System.arraycopy(values, (int) r * width, row, 0, width));
+                    format.write(dir, name + "_layer" + layer, new long[] {batch, width},
+                            (r, row) -> System.arraycopy(values, (int) r * width, row, 0, width));
                 } catch (IOException e) {
                     failure[0] = e;
                 }

@@ -261,7 +261,8 @@ final class Download {
         }
         if (expectedSize - have > free) {
             throw new HubException(String.format(Locale.ROOT, "%s:%s: the file has %d bytes, %d more than the %d free"
-                    + " in the cache (%s)", repo, file, expectedSize, expectedSize - have - free, free, part.getParent()));
+                    + " in the cache (%s)", repo, file, expectedSize, expectedSize - have - free, free,
+                    part.getParent()));
         }
     }
 

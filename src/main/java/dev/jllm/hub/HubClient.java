@@ -85,8 +85,8 @@ public final class HubClient implements AutoCloseable {
         }
 
         public static Options defaults() {
-            return new Options(DEFAULT_ENDPOINT, null, Duration.ofSeconds(20), Duration.ofSeconds(60), 4, Duration.ofMillis(500),
-                    Limits.DEFAULT);
+            return new Options(DEFAULT_ENDPOINT, null, Duration.ofSeconds(20), Duration.ofSeconds(60), 4,
+                    Duration.ofMillis(500), Limits.DEFAULT);
         }
 
         /** Endpoint and token from {@code HF_ENDPOINT} and {@code HF_TOKEN} (explicit values win when not null). */

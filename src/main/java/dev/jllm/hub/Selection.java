@@ -74,8 +74,8 @@ sealed interface Selection {
             if (standingAlone.size() == 1) {
                 return new SingleFile(standingAlone.getFirst());
             }
-            throw new AmbiguousException(repo + ":" + selector + " matches " + containing.size() + " GGUF files; name one: "
-                    + String.join(", ", containing));
+            throw new AmbiguousException(repo + ":" + selector + " matches " + containing.size()
+                    + " GGUF files; name one: " + String.join(", ", containing));
         }
         if (containing.size() == 1) {
             return new SingleFile(containing.getFirst());

@@ -67,7 +67,8 @@ public final class OutputFiles {
     }
 
     private static final String TEMP_SUFFIX = ".tmp";
-    private static final Pattern TEMP_TAIL = Pattern.compile("\\.jllm-(\\d+)-[0-9a-f]{12}" + Pattern.quote(TEMP_SUFFIX));
+    private static final Pattern TEMP_TAIL =
+            Pattern.compile("\\.jllm-(\\d+)-[0-9a-f]{12}" + Pattern.quote(TEMP_SUFFIX));
     /** Temporaries of this process not yet renamed or deleted: deleted by the shutdown hook. */
     private static final Map<Path, Boolean> LIVE = new ConcurrentHashMap<>();
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -311,8 +312,7 @@ public final class OutputFiles {
             for (Path p : entries) {
                 Matcher m = TEMP_TAIL.matcher(p.getFileName().toString().substring(base.length()));
                 if (m.matches() && !running(Long.parseLong(m.group(1)))) {
-                    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-                    deleteQuietly(p, a.isDirectory());
+                    deleteQuietly(p, Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS));
                 }
             }
         } catch (IOException | NumberFormatException e) {
