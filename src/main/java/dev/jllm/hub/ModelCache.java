@@ -12,12 +12,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
@@ -206,6 +204,15 @@ public final class ModelCache {
      * folders, the path itself absent or a regular file. Throws a one-line {@link HubException} otherwise.
      */
     void requireRegularOrAbsent(Path path) {
+        requireReal(path, true);
+    }
+
+    /** Checks that {@code dir} and the folders above it are real folders, when they exist. */
+    void requireRealFolder(Path dir) {
+        requireReal(dir, false);
+    }
+
+    private void requireReal(Path path, boolean file) {
         Path relative = relativeInside(path);
         Path p = root;
         int n = relative.getNameCount();
@@ -219,9 +226,9 @@ public final class ModelCache {
             } catch (IOException e) {
                 throw new HubException(p + ": cannot read the model cache (" + e.getMessage() + ")", e);
             }
-            boolean last = i == n - 1;
-            if (last ? !a.isRegularFile() : !a.isDirectory()) {
-                throw refused(p, a, last ? "a regular file" : "a folder");
+            boolean aFile = file && i == n - 1;
+            if (aFile ? !a.isRegularFile() : !a.isDirectory()) {
+                throw refused(p, a, aFile ? "a regular file" : "a folder");
             }
         }
     }
@@ -265,7 +272,7 @@ public final class ModelCache {
      */
     List<String> snapshotFiles(String repo, String key) {
         Path dir = snapshotDir(repo, key);
-        requireRegularOrAbsentFolder(dir);
+        requireRealFolder(dir);
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             return List.of();
         }
@@ -284,26 +291,6 @@ public final class ModelCache {
         }
         files.sort(null);
         return List.copyOf(files);
-    }
-
-    /** Checks that {@code dir} and the folders above it are real folders, when they exist. */
-    void requireRegularOrAbsentFolder(Path dir) {
-        Path relative = relativeInside(dir);
-        Path p = root;
-        for (Path part : relative) {
-            p = p.resolve(part);
-            BasicFileAttributes a;
-            try {
-                a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-            } catch (NoSuchFileException e) {
-                return;
-            } catch (IOException e) {
-                throw new HubException(p + ": cannot read the model cache (" + e.getMessage() + ")", e);
-            }
-            if (!a.isDirectory()) {
-                throw refused(p, a, "a folder");
-            }
-        }
     }
 
     /** Everything in the cache, by repository, snapshot and file; partial downloads are flagged. */
@@ -475,25 +462,9 @@ public final class ModelCache {
     }
 
     static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
+        if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+            OutputFiles.deleteTree(dir);
         }
-        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                Files.delete(file);
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-                if (e != null) {
-                    throw e;
-                }
-                Files.delete(d);
-                return FileVisitResult.CONTINUE;
-            }
-        });
     }
 
     static void moveAtomically(Path from, Path to) throws IOException {

@@ -110,27 +110,20 @@ class OutputPathsTest {
 
     @Test
     void fileWritersRefuseWhatIsNotARegularFileAndLeaveItAsItWas() throws Exception {
-        List<Target> targets = hostileTargets(true);
-        List<Path> before = list(dir);
-        for (Target t : targets) {
-            for (String[] args : fileWriters(t.path())) {
-                CliTest.Result r = CliTest.run(args);
-                String what = String.join(" ", args) + " onto " + t.what();
-                assertEquals(2, r.code(), what + ": " + r.err());
-                assertEquals(1, r.err().strip().lines().count(), what + ": " + r.err());
-                assertTrue(r.err().startsWith("jllm: cannot write " + t.path()), what + ": " + r.err());
-                t.unchanged().check();
-                assertEquals(before, list(dir), what + ": nothing else was written");
-            }
-        }
+        assertEveryWriterRefusesEveryTarget(hostileTargets(true), OutputPathsTest::fileWriters);
     }
 
     @Test
     void folderWritersRefuseWhatIsNotAnEmptyFolderAndLeaveItAsItWas() throws Exception {
-        List<Target> targets = hostileTargets(false);
+        assertEveryWriterRefusesEveryTarget(hostileTargets(false), OutputPathsTest::folderWriters);
+    }
+
+    private void assertEveryWriterRefusesEveryTarget(List<Target> targets,
+                                                     java.util.function.Function<Path, List<String[]>> writers)
+            throws Exception {
         List<Path> before = list(dir);
         for (Target t : targets) {
-            for (String[] args : folderWriters(t.path())) {
+            for (String[] args : writers.apply(t.path())) {
                 CliTest.Result r = CliTest.run(args);
                 String what = String.join(" ", args) + " onto " + t.what();
                 assertEquals(2, r.code(), what + ": " + r.err());
