@@ -23,7 +23,10 @@ import java.util.regex.Pattern;
 /**
  * One file from the Hub into the cache: written to {@code partial/.../FILE.part}, resumed with a Range request after
  * an interruption, and moved under {@code snapshots/} by an atomic rename only once its size and SHA-256 match what
- * the Hub announced. A transfer that fails verification is deleted.
+ * the Hub announced. A transfer that fails verification is deleted, and so is one that brought no byte (with the
+ * folders it made). The server is not trusted: no byte past the announced size, at most
+ * {@link HubClient.Limits#maxUnsizedFileBytes} when no size is announced, a minimum rate ({@link GuardedBody}), and
+ * the {@code .part} file is opened without following links, under folders checked to be real ones.
  */
 final class Download {
 
@@ -162,7 +165,8 @@ final class Download {
     private void transferWithRetries(Path part) {
         HubClient.Options options = client.options();
         // progress worth fresh attempts: what the minimum rate brings in one window (a drip does not reset them)
-        long worthResetting = Math.max(1, options.limits().minBytesPerSecond() * options.readTimeout().toSeconds());
+        long worthResetting = Math.max(1,
+                options.limits().minBytesPerSecond() * options.readTimeout().toMillis() / 1000);
         for (int attempt = 1; ; attempt++) {
             long before = have;
             try {
