@@ -1,9 +1,11 @@
 package dev.jllm.dump;
 
+import dev.jllm.io.OutputFiles;
 import java.io.BufferedOutputStream;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.OutputStreamWriter;
 import java.io.Writer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -31,8 +33,11 @@ public enum ArrayFile {
         void row(long r, float[] out);
     }
 
-    /** Writes an array of {@code shape} (row-major; 1-D is one row) whose rows come from {@code rows}. */
-    public void write(Path file, long[] shape, Rows rows) throws IOException {
+    /**
+     * Writes an array of {@code shape} (row-major; 1-D is one row) whose rows come from {@code rows} to the new file
+     * {@code baseName.EXTENSION} in {@code dir} ({@link OutputFiles#createNew}: never over an existing entry).
+     */
+    public void write(Path dir, String baseName, long[] shape, Rows rows) throws IOException {
         int width = shape.length == 0 ? 1 : Math.toIntExact(shape[shape.length - 1]);
         long count = 1;
         for (int i = 0; i < shape.length - 1; i++) {
@@ -40,7 +45,8 @@ public enum ArrayFile {
         }
         float[] row = new float[width];
         if (this == CSV) {
-            try (Writer w = new BufferedWriter(Files.newBufferedWriter(file, StandardCharsets.UTF_8), 1 << 16)) {
+            OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
+            try (Writer w = new BufferedWriter(new OutputStreamWriter(file, StandardCharsets.UTF_8), 1 << 16)) {
                 StringBuilder line = new StringBuilder();
                 for (long r = 0; r < count; r++) {
                     rows.row(r, row);
@@ -57,7 +63,8 @@ public enum ArrayFile {
             }
             return;
         }
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+        OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
+        try (OutputStream out = new BufferedOutputStream(file, 1 << 16)) {
             StringBuilder dims = new StringBuilder();
             for (int i = 0; i < shape.length; i++) {
                 dims.append(shape[i]).append(shape.length == 1 || i < shape.length - 1 ? "," : "");
