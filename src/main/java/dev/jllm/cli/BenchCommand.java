@@ -110,7 +110,7 @@ final class BenchCommand extends IoCommand implements Runnable {
             double[] ttftMs = {Double.NaN};
             // As llama-bench: every combination, thread counts outermost, prompt tests before generation tests.
             for (int t : threadCounts != null ? threadCounts : new int[] {Parallel.get().threads()}) {
-                ModelOptions.useThreads(t);
+                ModelOptions.useThreads(t, err);
                 for (int p : prompts) {
                     if (p > 0) {
                         results.add(measure(model, session, "pp" + p, p, 0, started, ttftMs));

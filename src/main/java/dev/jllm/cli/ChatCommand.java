@@ -9,6 +9,9 @@ import dev.jllm.engine.ContextFullException;
 import dev.jllm.engine.Model;
 import dev.jllm.engine.Session;
 import dev.jllm.engine.SessionOptions;
+import dev.jllm.io.OutputFiles;
+import dev.jllm.io.OutputPathException;
+import dev.jllm.io.Printable;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -250,7 +253,8 @@ final class ChatCommand extends IoCommand implements Runnable {
         } catch (IllegalArgumentException e) {
             notice(screen, Main.oneLine(e));
         } catch (IOException e) {
-            notice(screen, "cannot write: " + e.getMessage());
+            notice(screen, Printable.oneLine(e instanceof OutputPathException ? e.getMessage()
+                    : "cannot write: " + OutputFiles.reason(e)));
         }
         return true;
     }

@@ -2,6 +2,7 @@ package dev.jllm.cli;
 
 import dev.jllm.engine.ContextFullException;
 import dev.jllm.format.ModelFormatException;
+import dev.jllm.io.Printable;
 import dev.jllm.tokenizer.TokenizerException;
 import java.io.FileOutputStream;
 import java.io.FileDescriptor;
@@ -122,7 +123,7 @@ public final class Main implements Runnable {
             }
         }
         cli.setParameterExceptionHandler((ex, a) -> {
-            err.println("jllm: " + unknownArgument(ex).orElse(ex.getMessage()));
+            err.println("jllm: " + Printable.oneLine(unknownArgument(ex).orElse(ex.getMessage())));
             err.println("Try 'jllm " + (ex.getCommandLine().getCommandName().equals("jllm") ? "" : ex.getCommandLine().getCommandName() + " ") + "--help' for the options.");
             return EXIT_BAD_INPUT;
         });
@@ -131,7 +132,15 @@ public final class Main implements Runnable {
             boolean badInput = isBadInput(e);
             err.println("jllm: " + (badInput ? "" : "internal error: ") + oneLine(e));
             if (verbose) {
-                e.printStackTrace(err);
+                java.io.StringWriter trace = new java.io.StringWriter();
+                e.printStackTrace(new PrintWriter(trace));
+                trace.toString().lines().forEach(line -> { // the frames' leading tab kept, the rest escaped
+                    int tabs = 0;
+                    while (tabs < line.length() && line.charAt(tabs) == '\t') {
+                        tabs++;
+                    }
+                    err.println(line.substring(0, tabs) + Printable.escape(line.substring(tabs)));
+                });
             } else if (!badInput) {
                 err.println("(run again with --verbose for the stack trace)");
             }
@@ -162,11 +171,12 @@ public final class Main implements Runnable {
                 || e instanceof ContextFullException || e instanceof IllegalArgumentException;
     }
 
+    /** The message in one line, with anything a terminal would act on (text from a file or a server) escaped. */
     static String oneLine(Throwable e) {
         String m = e.getMessage();
         if (m == null || m.isBlank()) {
             m = e.getClass().getSimpleName();
         }
-        return m.replace('\n', ' ').strip();
+        return Printable.oneLine(m);
     }
 }

@@ -64,7 +64,7 @@ final class ModelOptions {
     Model load() {
         Integer n = threads();
         if (n != null) {
-            useThreads(n);
+            useThreads(n, err());
         }
         return open();
     }
@@ -72,7 +72,7 @@ final class ModelOptions {
     /** As {@link #load} but leaving the thread count alone (bench sets each of its list itself). */
     Model open() {
         if (gpuLayers != null) {
-            err().println("jllm: note: -ngl " + gpuLayers + " is ignored: jllm runs on the CPU");
+            err().println("jllm: note: -ngl " + dev.jllm.io.Printable.escape(gpuLayers) + " is ignored: jllm runs on the CPU");
         }
         if (usesBundledModel()) {
             return Model.of(BundledModel.open(err()), tokenizer);
@@ -96,9 +96,15 @@ final class ModelOptions {
         return threads[0];
     }
 
-    static void useThreads(int n) {
+    /** Runs the model's products on {@code n} threads; warns when that is more than the cores this process has. */
+    static void useThreads(int n, PrintStream err) {
         if (n < 1) {
             throw new UserInputException("--threads must be at least 1, got " + n);
+        }
+        int cores = Parallel.availableCores();
+        if (n > cores) {
+            err.println("jllm: warning: --threads " + n + " is more than the " + cores
+                    + " cores available to this process; extra threads only wait for a core");
         }
         Parallel.configure(n);
     }

@@ -1,9 +1,11 @@
 package dev.jllm.dump;
 
+import dev.jllm.io.OutputFiles;
 import java.io.BufferedOutputStream;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.OutputStreamWriter;
 import java.io.Writer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -31,8 +33,11 @@ public enum ArrayFile {
         void row(long r, float[] out);
     }
 
-    /** Writes an array of {@code shape} (row-major; 1-D is one row) whose rows come from {@code rows}. */
-    public void write(Path file, long[] shape, Rows rows) throws IOException {
+    /**
+     * Writes an array of {@code shape} (row-major; 1-D is one row) whose rows come from {@code rows} to the new file
+     * {@code baseName.EXTENSION} in {@code dir} ({@link OutputFiles#createNew}: never over an existing entry).
+     */
+    public void write(Path dir, String baseName, long[] shape, Rows rows) throws IOException {
         int width = shape.length == 0 ? 1 : Math.toIntExact(shape[shape.length - 1]);
         long count = 1;
         for (int i = 0; i < shape.length - 1; i++) {
@@ -40,7 +45,8 @@ public enum ArrayFile {
         }
         float[] row = new float[width];
         if (this == CSV) {
-            try (Writer w = new BufferedWriter(Files.newBufferedWriter(file, StandardCharsets.UTF_8), 1 << 16)) {
+            OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
+            try (Writer w = new BufferedWriter(new OutputStreamWriter(file, StandardCharsets.UTF_8), 1 << 16)) {
                 StringBuilder line = new StringBuilder();
                 for (long r = 0; r < count; r++) {
                     rows.row(r, row);
@@ -57,7 +63,8 @@ public enum ArrayFile {
             }
             return;
         }
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+        OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
+        try (OutputStream out = new BufferedOutputStream(file, 1 << 16)) {
             StringBuilder dims = new StringBuilder();
             for (int i = 0; i < shape.length; i++) {
                 dims.append(shape[i]).append(shape.length == 1 || i < shape.length - 1 ? "," : "");
@@ -65,15 +72,7 @@ public enum ArrayFile {
                     dims.append(' ');
                 }
             }
-            String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
-            int unpadded = 10 + dict.length() + 1;
-            int padded = (unpadded + 63) / 64 * 64;
-            String header = dict + " ".repeat(padded - unpadded) + "\n";
-            ByteBuffer start = ByteBuffer.allocate(10).order(ByteOrder.LITTLE_ENDIAN);
-            start.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0)
-                    .putShort((short) header.length());
-            out.write(start.array());
-            out.write(header.getBytes(StandardCharsets.US_ASCII));
+            out.write(npyHeader("<f4", dims.toString()));
             ByteBuffer bytes = ByteBuffer.allocate(width * 4).order(ByteOrder.LITTLE_ENDIAN);
             for (long r = 0; r < count; r++) {
                 rows.row(r, row);
@@ -88,16 +87,19 @@ public enum ArrayFile {
      * Writes a 1-D array of integers (token ids, positions): CSV as one line of integers, NumPy as {@code <i8}, the
      * int64 that transformers' {@code input_ids} are.
      */
-    public void writeIntegers(Path file, long[] values) throws IOException {
+    public void writeIntegers(Path dir, String baseName, long[] values) throws IOException {
+        OutputStream file = OutputFiles.createNew(dir, baseName + "." + extension);
         if (this == CSV) {
             StringBuilder line = new StringBuilder();
             for (int i = 0; i < values.length; i++) {
                 line.append(i > 0 ? "," : "").append(values[i]);
             }
-            Files.writeString(file, line.append('\n'), StandardCharsets.UTF_8);
+            try (file) {
+                file.write(line.append('\n').toString().getBytes(StandardCharsets.UTF_8));
+            }
             return;
         }
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+        try (OutputStream out = new BufferedOutputStream(file, 1 << 16)) {
             out.write(npyHeader("<i8", values.length + ","));
             ByteBuffer bytes = ByteBuffer.allocate(values.length * Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);
             bytes.asLongBuffer().put(values);

@@ -141,7 +141,8 @@ public final class Llama {
             maxPos = Math.max(maxPos, batch.positions()[b]);
         }
         int attended = HalfAttention.attendedPositions(maxPos, cache.contextLength());
-        Parallel.forRange(batch.size() * heads, (start, end) -> {
+        // Work per (token, head): a key dot product and a value update per attended position.
+        Parallel.forRange(batch.size() * heads, 2L * headDim * (maxPos + 1), (start, end) -> {
             HalfAttention.Scratch halfScratch = half ? HalfAttention.scratch(headDim, cache.contextLength()) : null;
             float[] scores = half ? null : new float[cache.contextLength()];
             float[] out = new float[headDim];
