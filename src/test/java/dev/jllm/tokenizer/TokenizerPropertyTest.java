@@ -2,6 +2,7 @@ package dev.jllm.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
@@ -31,18 +32,61 @@ class TokenizerPropertyTest {
                 String text = round % 2 == 0 ? RandomText.mixed(random, 1 + random.nextInt(80))
                         : RandomText.wild(random, 1 + random.nextInt(80));
                 String expected = new String(RawUtf8.encode(text), StandardCharsets.UTF_8);
-                for (boolean parseSpecial : new boolean[] {false, true}) {
-                    int[] ids = tokenizer.encode(text, false, parseSpecial);
-                    String decoded = tokenizer.decode(ids);
-                    if (parseSpecial) {
-                        // Control tokens decode to nothing: only check that nothing breaks.
-                        continue;
-                    }
-                    assertEquals(expected, decoded, () -> file + ": " + escape(text));
-                    assertEquals(decoded, streamed(tokenizer, ids), file);
-                }
+                int[] ids = tokenizer.encode(text, false, false);
+                String decoded = tokenizer.decode(ids);
+                assertEquals(expected, decoded, () -> file + ": " + escape(text));
+                assertEquals(decoded, streamed(tokenizer, ids), file);
+                assertParsedSpecialTokensCutTheText(file, text, expected);
             }
         }
+    }
+
+    /**
+     * With special tokens parsed, every token still renders as the text it came from (a control token as its own
+     * text, where decoding gives nothing), no control token's text is left between them, the special tokens' text is
+     * gone from the decoded text, and each stretch of text between two control tokens is tokenized as it would be
+     * alone.
+     */
+    private static void assertParsedSpecialTokensCutTheText(String file, String text, String expected) {
+        Tokenizer tokenizer = SharedVocabs.tokenizer(file);
+        int[] types = SharedVocabs.spec(file).tokenTypes();
+        List<String> controlTexts = new ArrayList<>();
+        for (int id = 0; id < types.length; id++) {
+            if (types[id] == TokenizerSpec.TYPE_CONTROL) {
+                controlTexts.add(tokenizer.piece(id));
+            }
+        }
+        int[] ids = tokenizer.encode(text, false, true);
+        assertEquals(expected, rendered(tokenizer, ids), () -> file + " parsed: " + escape(text));
+        StringBuilder withoutControl = new StringBuilder();
+        List<Integer> stretch = new ArrayList<>();
+        for (int i = 0; i <= ids.length; i++) {
+            if (i < ids.length && types[ids[i]] != TokenizerSpec.TYPE_CONTROL) {
+                stretch.add(ids[i]);
+                continue;
+            }
+            int[] stretchIds = stretch.stream().mapToInt(Integer::intValue).toArray();
+            String stretchText = rendered(tokenizer, stretchIds);
+            withoutControl.append(stretchText);
+            for (String special : controlTexts) {
+                assertFalse(stretchText.contains(special), () -> file + ": " + special + " left in " + escape(text));
+            }
+            if (expected.equals(text)) { // text whose UTF-8 reads back as itself (no lone surrogates)
+                assertArrayEquals(tokenizer.encode(stretchText, false, false), stretchIds,
+                        () -> file + ": '" + escape(stretchText) + "' in " + escape(text));
+            }
+            stretch.clear();
+        }
+        assertEquals(withoutControl.toString(), tokenizer.decode(ids), () -> file + " parsed: " + escape(text));
+        assertEquals(tokenizer.decode(ids), streamed(tokenizer, ids), file);
+    }
+
+    private static String rendered(Tokenizer tokenizer, int[] ids) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (int id : ids) {
+            bytes.writeBytes(tokenizer.renderBytes(id));
+        }
+        return bytes.toString(StandardCharsets.UTF_8);
     }
 
     @Test
