@@ -703,9 +703,15 @@ final class JinjaEngine {
         @Override
         public Object eval(Bindings bindings, ELContext context) {
             Object value = super.eval(bindings, context);
-            return value == null && defined(getName()) ? DEFINED_NONE : value;
+            return value == null && (defined(getName()) || GLOBAL_FUNCTIONS.contains(getName())) ? DEFINED_NONE : value;
         }
     }
+
+    /**
+     * The functions transformers passes as globals: Jinja2 finds them defined, so Llama 3.2's
+     * {@code strftime_now is defined} takes today's date rather than its fallback.
+     */
+    private static final java.util.Set<String> GLOBAL_FUNCTIONS = java.util.Set.of("raise_exception", "strftime_now");
 
     /** jinjava with our expression parser. */
     private static final class PythonJinjava extends Jinjava {

@@ -105,12 +105,19 @@ class SamplerTest {
     }
 
     @Test
-    void badOptionsAreRejected() {
-        assertThrows(IllegalArgumentException.class, () -> options(1f, -1, 1f, 0f, 1f, 0));
-        assertThrows(IllegalArgumentException.class, () -> options(1f, 0, 0f, 0f, 1f, 0));
-        assertThrows(IllegalArgumentException.class, () -> options(1f, 0, 1.5f, 0f, 1f, 0));
-        assertThrows(IllegalArgumentException.class, () -> options(1f, 0, 1f, 2f, 1f, 0));
-        assertThrows(IllegalArgumentException.class, () -> options(1f, 0, 1f, 0f, 0f, 0));
-        assertTrue(true);
+    void badOptionsAreRejectedNamingTheOptionAndValue() {
+        assertRejected("top-k must be 0 (off) or positive, got -1", () -> options(1f, -1, 1f, 0f, 1f, 0));
+        assertRejected("top-p must be in (0, 1], got 0.0", () -> options(1f, 0, 0f, 0f, 1f, 0));
+        assertRejected("top-p must be in (0, 1], got 1.5", () -> options(1f, 0, 1.5f, 0f, 1f, 0));
+        assertRejected("min-p must be in [0, 1], got 2.0", () -> options(1f, 0, 1f, 2f, 1f, 0));
+        assertRejected("repeat penalty must be positive, got 0.0", () -> options(1f, 0, 1f, 0f, 0f, 0));
+        assertRejected("temperature is NaN", () -> options(Float.NaN, 0, 1f, 0f, 1f, 0));
+        // The edges that are allowed.
+        options(0f, 0, 1f, 1f, 0.01f, 0);
+        options(-1f, 0, Float.MIN_VALUE, 0f, 1f, 0);
+    }
+
+    private static void assertRejected(String message, org.junit.jupiter.api.function.Executable make) {
+        assertEquals(message, assertThrows(IllegalArgumentException.class, make).getMessage());
     }
 }
