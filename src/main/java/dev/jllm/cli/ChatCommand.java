@@ -240,12 +240,13 @@ final class ChatCommand extends IoCommand implements Runnable {
                     chat.setConversation(loaded);
                     notice(screen, "loaded " + loaded.size() + " messages from " + file);
                 }
-                case "/help" -> screen.println("""
+                case "/help" -> (screen == out ? err : screen).println("""
                         /reset         forget the conversation (keeps the system prompt)
                         /system TEXT   set the system prompt (empty: remove it)
                         /save FILE     write the conversation as JSON
                         /load FILE     read a conversation written by /save
-                        /exit          quit (or Ctrl-D); Ctrl-C stops an answer""");
+                        /help          this list
+                        /exit          quit (or Ctrl-D); Ctrl-C stops an answer"""); // piped: stdout is answers only
                 default -> notice(screen, "unknown command " + name + " (/help lists them)");
             }
         } catch (ChatTemplateException e) {

@@ -180,6 +180,41 @@ class ChatCliTest {
     }
 
     /**
+     * {@code --system}: the conversation starts with it, and the answer is the greedy continuation of the template's
+     * rendering of [system, user] (the rendering {@code jllm template} prints, checked against Jinja2 above). {@code /help}
+     * lists every command, on stderr when piped, so stdout holds the answer alone.
+     */
+    @Test
+    void systemPromptAndHelp(@TempDir Path dir) throws IOException {
+        Path saved = dir.resolve("c.json");
+        CliTest.Result r = withStdin("Once upon a time\n/help\n/save " + saved + "\n", () -> CliTest.run("chat", "-m",
+                bin(), "--tokenizer", tok(), "--chat-template", "llama2", "--system", "Be brief.", "--temp", "0",
+                "-n", "12", "--commands"));
+        assertEquals(0, r.code(), r.err());
+        Conversation c = Conversation.read(saved);
+        assertEquals(java.util.List.of(Message.system("Be brief."), Message.user("Once upon a time")),
+                c.messages().subList(0, 2));
+
+        Path asked = dir.resolve("asked.json");
+        Conversation.of(Message.system("Be brief."), Message.user("Once upon a time")).write(asked);
+        CliTest.Result rendered = CliTest.run("template", "--template", "llama2", "--messages", asked.toString(),
+                "--add-generation-prompt", "--bos", "<s>", "--eos", "</s>"); // tok512's BOS and EOS texts
+        assertEquals(0, rendered.code(), rendered.err());
+        assertTrue(rendered.out().startsWith("<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nOnce upon a time [/INST]"),
+                rendered.out());
+        CliTest.Result continuation = CliTest.run("generate", "-m", bin(), "--tokenizer", tok(), "-p", rendered.out(),
+                "--parse-special", "--no-bos", "--temp", "0", "-n", "12", "--format", "json");
+        assertEquals(0, continuation.code(), continuation.err());
+        String expected = new ObjectMapper().readTree(continuation.out()).get("text").asText().strip();
+        assertEquals(expected, c.messages().get(2).content().strip());
+        assertEquals(expected, r.out().strip(), "stdout holds the answer only");
+
+        for (String command : new String[] {"/reset", "/system TEXT", "/save FILE", "/load FILE", "/help", "/exit"}) {
+            assertTrue(r.err().contains("\n" + command + " "), command + " in /help: " + r.err());
+        }
+    }
+
+    /**
      * A chat template in a model file is a stranger's program: one that loops for minutes fails at a bound, in one
      * line with exit code 2, in template, generate --chat and chat alike (issue 18, item 3).
      */
