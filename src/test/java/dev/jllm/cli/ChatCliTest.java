@@ -226,14 +226,13 @@ class ChatCliTest {
                 loops);
         Path messages = dir.resolve("m.json");
         Conversation.of(Message.user("Hi")).write(messages);
-        long t0 = System.nanoTime();
+        // The message names the bound that stopped each one (a million iterations, not a billion): no clock needed.
         CliTest.assertOneLineError(CliTest.run("template", "-m", gguf.toString(), "--messages", messages.toString()),
                 "evil.gguf (tokenizer.chat_template)", "exceeds the bound on loop iterations (1000000 in all)");
         CliTest.assertOneLineError(CliTest.run("generate", "-m", gguf.toString(), "--chat", "-p", "Hi", "-n", "4"),
                 "exceeds the bound on loop iterations");
         CliTest.assertOneLineError(withStdin("Hi\n", () -> CliTest.run("chat", "-m", gguf.toString(), "-n", "4")),
                 "exceeds the bound on loop iterations");
-        assertTrue((System.nanoTime() - t0) / 1e9 < 20, "three refusals in seconds, not minutes");
     }
 
     /**

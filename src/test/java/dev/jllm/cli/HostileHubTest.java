@@ -27,6 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * terminal escapes, and a model cache with links planted in it. Each pull ends within seconds with one line and exit
  * code 2; nothing is written outside the cache, no file outside it changes, and a failed pull leaves no empty folder.
  */
+// A guard against hanging, not a measurement: each refusal is shown by its message (which bound fired), never by how
+// long it took, which depends on the machine's load.
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class HostileHubTest {
 
@@ -76,20 +78,13 @@ class HostileHubTest {
         }
     }
 
-    private static void assertFast(long startNanos, int seconds) {
-        long took = System.nanoTime() - startNanos;
-        assertTrue(took < TimeUnit.SECONDS.toNanos(seconds), "took " + took / 1e9 + " s");
-    }
-
     @Test
     void anEndlessFileWithoutASizeIsCutAtTheCap() throws IOException {
         try (HostileHub hub = new HostileHub()) {
             hub.on("/api/models/", HostileHub.listing(COMMIT, "model.gguf"))
                     .on("/" + REPO + "/resolve/", HostileHub.endless("", new byte[0], new byte[1 << 16]));
-            long start = System.nanoTime();
             CliTest.Result r = pull(hub, REPO);
             assertFailsWith(r, "more than 67108864 bytes without announcing a size");
-            assertFast(start, 20);
             assertCacheEmpty();
         }
     }
@@ -100,9 +95,7 @@ class HostileHubTest {
             hub.on("/api/models/", HostileHub.listing(COMMIT, "model.gguf"))
                     .on("/" + REPO + "/resolve/", HostileHub.endless("X-Linked-Size: 1000\r\nX-Linked-Etag: \"" + SHA
                             + "\"\r\n", new byte[0], new byte[1 << 16]));
-            long start = System.nanoTime();
             assertFailsWith(pull(hub, REPO), "more than the 1000 bytes announced");
-            assertFast(start, 5);
             assertCacheEmpty();
         }
     }
@@ -112,9 +105,7 @@ class HostileHubTest {
         try (HostileHub hub = new HostileHub()) {
             byte[] entry = "{\"rfilename\":\"a.gguf\"},".repeat(1000).getBytes(StandardCharsets.US_ASCII);
             hub.on("/api/models/", HostileHub.endless("", "{\"siblings\":[".getBytes(StandardCharsets.US_ASCII), entry));
-            long start = System.nanoTime();
             assertOneLineError(pull(hub, REPO), "a listing larger than 16777216 bytes");
-            assertFast(start, 10);
             assertCacheEmpty();
         }
     }
@@ -123,10 +114,8 @@ class HostileHubTest {
     void aDrippingListingEndsAtTheTimeout() throws IOException {
         try (HostileHub hub = new HostileHub()) {
             hub.on("/api/models/", HostileHub.drip("", 200));
-            long start = System.nanoTime();
             assertFailsWith(pull(hub, REPO, "--hub-timeout", "1", "--retries", "2"), "took longer than 1.0 s",
                     "after 2 attempts");
-            assertFast(start, 6);
             assertCacheEmpty();
         }
     }
@@ -137,10 +126,8 @@ class HostileHubTest {
             hub.on("/api/models/", HostileHub.listing(COMMIT, "model.gguf"))
                     .on("/" + REPO + "/resolve/", HostileHub.drip("X-Linked-Size: 1000000\r\nX-Linked-Etag: \"" + SHA
                             + "\"\r\n", 100));
-            long start = System.nanoTime();
             CliTest.Result r = pull(hub, REPO, "--hub-timeout", "1", "--retries", "2");
             assertFailsWith(r, "below the minimum of 1024 bytes/s", "after 2 attempts");
-            assertFast(start, 8);
             // the few bytes received are kept for a resume, as for any interrupted download
             try (Stream<Path> s = Files.walk(cache())) {
                 assertTrue(s.filter(Files::isRegularFile).allMatch(p -> p.toString().endsWith(".part")));

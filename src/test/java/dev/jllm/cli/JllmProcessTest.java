@@ -84,7 +84,6 @@ class JllmProcessTest {
                 + " [0-9.]+ MiB of memory is available \\(Java heap, -Xmx\\); use --ctx-size (\\d+) or less").matcher(errors.get(0));
         assertTrue(m.matches(), errors.get(0));
         assertFalse(r.err().contains("OutOfMemoryError") || r.err().contains("\tat "), r.err());
-        assertTrue(r.seconds() < 15, "refused in " + r.seconds() + " s");
 
         int fits = Integer.parseInt(m.group(1));
         assertTrue(fits > 100_000, "a useful suggestion: " + fits);

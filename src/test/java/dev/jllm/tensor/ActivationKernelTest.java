@@ -70,7 +70,7 @@ class ActivationKernelTest {
 
     @Test
     void q8BlocksMatchGgmlsQuantizerOnRandomData() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("ActivationKernelTest.q8BlocksMatchGgmlsQuantizerOnRandomData");
         Random random = new Random(seed);
         PreparedActivations prepared = new PreparedActivations();
         for (int round = 0; round < 50; round++) {
@@ -168,7 +168,7 @@ class ActivationKernelTest {
 
     @Test
     void floatFormatsRoundToNearestEven() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("ActivationKernelTest.floatFormatsRoundToNearestEven");
         Random random = new Random(seed);
         int n = 1000;
         float[] x = new float[n];

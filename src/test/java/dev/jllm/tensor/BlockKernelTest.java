@@ -158,7 +158,7 @@ class BlockKernelTest {
     @ParameterizedTest
     @EnumSource(Case.class)
     void vectorAndScalarAgreeWithFloat64Reference(Case c) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("BlockKernelTest.vectorAndScalarAgreeWithFloat64Reference");
         Random random = new Random(seed);
         Kernel kernel = c.type.kernel();
         assertSame(Kernels.forType(c.type), kernel);

@@ -59,7 +59,7 @@ class PreparedDotKernelTest {
     @ParameterizedTest
     @EnumSource(Case.class)
     void blockTypes(Case c) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.blockTypes");
         Random random = new Random(seed);
         Kernel kernel = c.kernel;
         assertEquals(c.format, kernel.activationFormat());
@@ -186,7 +186,7 @@ class PreparedDotKernelTest {
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16"})
     void floatTypesMultiplyRoundedActivationsInGgmlsOrder(GgmlType type) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.floatTypesMultiplyRoundedActivationsInGgmlsOrder");
         Random random = new Random(seed);
         Kernel kernel = type.kernel();
         ActivationFormat format = ActivationFormat.valueOf(type.name());
@@ -243,7 +243,7 @@ class PreparedDotKernelTest {
 
     @Test
     void matMulPreparesOnceAndMatchesRowByRowDots() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.matMulPreparesOnceAndMatchesRowByRowDots");
         Random random = new Random(seed);
         for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
             for (int rows : new int[] {37, 40}) {

@@ -17,7 +17,7 @@ class TiledProductTest {
 
     @Test
     void tiledProductsMatchTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.tiledProductsMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
             for (int rows : new int[] {16, 40, 53}) {
@@ -32,7 +32,7 @@ class TiledProductTest {
     /** F16 rows go two at a time and the vectors three at a time: odd row counts and batches not a multiple of 3. */
     @Test
     void halfPrecisionTilesMatchTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.halfPrecisionTilesMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (int rows : new int[] {1, 2, 7, 16}) {
             for (int batch : new int[] {2, 3, 4, 5, 17, 40}) {
@@ -55,7 +55,7 @@ class TiledProductTest {
      */
     @Test
     void q4_0DecodeMatchesTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.q4_0DecodeMatchesTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (int rows : new int[] {16, 40, 48}) {
             for (int n : new int[] {64, 192, 2048, 96}) {
@@ -76,7 +76,7 @@ class TiledProductTest {
      */
     @Test
     void f16ProductsMatchTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.f16ProductsMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (int rows : new int[] {1, 7, 40}) {
             for (int n : new int[] {64, 100, 2048, 2063}) {
