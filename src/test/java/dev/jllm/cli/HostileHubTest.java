@@ -24,8 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 18, items 2, 4, 5 and 7: a Hub mirror that streams for ever, drips, lies about sizes or sends names with
- * terminal escapes, and a model cache with links planted in it. Each pull ends within seconds with one line and exit
- * code 2; nothing is written outside the cache, no file outside it changes, and a failed pull leaves no empty folder.
+ * terminal escapes, and a model cache with links planted in it. Each pull ends at the bound meant for it, named in
+ * one line, with exit code 2; nothing is written outside the cache, no file outside it changes, and a failed pull leaves no empty folder.
  */
 // A guard against hanging, not a measurement: each refusal is shown by its message (which bound fired), never by how
 // long it took, which depends on the machine's load.
