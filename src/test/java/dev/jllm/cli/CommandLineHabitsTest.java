@@ -289,14 +289,7 @@ class CommandLineHabitsTest {
      */
     @Test
     void ignoreEosGeneratesPastTheEndOfText(@TempDir Path dir) throws IOException {
-        byte[] file = Files.readAllBytes(SharedData.model("stories260K.gguf"));
-        byte[] key = "tokenizer.ggml.eos_token_id".getBytes(StandardCharsets.US_ASCII);
-        int at = indexOf(file, key);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(file).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        assertEquals(4, b.getInt(at + key.length), "uint32");
-        assertEquals(2, b.getInt(at + key.length + 4));
-        b.putInt(at + key.length + 4, 1);
-        Path endsAtBos = Files.write(dir.resolve("eos1.gguf"), file);
+        Path endsAtBos = GenerateOptionsTest.eosIsBos(dir.resolve("eos1.gguf"));
         String model = endsAtBos.toString();
         JsonNode ends = json(run("generate", "-m", model, "-p", "Once upon a time", "--temp", "0", "--format", "json"));
         assertEquals("end_of_text", ends.get("stop_reason").asText());
@@ -311,19 +304,6 @@ class CommandLineHabitsTest {
         for (JsonNode id : on.get("generated_ids")) {
             assertNotEquals(1, id.asInt(), "EOS is never sampled");
         }
-    }
-
-    private static int indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        throw new AssertionError("not found");
     }
 
     // ---- gaps: bench with lists and CSV, as llama-bench ----

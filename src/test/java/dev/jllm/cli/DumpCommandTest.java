@@ -336,18 +336,7 @@ class DumpCommandTest {
         assertEquals(n * dim, x.length);
 
         // RMSNorm of the layer input reproduces xnorm
-        float[] gamma = f.read(weights.resolve(norm + ext));
-        float[] mine = new float[n * dim];
-        for (int t = 0; t < n; t++) {
-            double ss = 0;
-            for (int i = 0; i < dim; i++) {
-                ss += (double) x[t * dim + i] * x[t * dim + i];
-            }
-            double inv = 1 / Math.sqrt(ss / dim + eps);
-            for (int i = 0; i < dim; i++) {
-                mine[t * dim + i] = (float) (gamma[i] * x[t * dim + i] * inv);
-            }
-        }
+        float[] mine = rmsNorm(x, f.read(weights.resolve(norm + ext)), n, dim, eps);
         assertClose(xnorm, mine, 1e-5, "xnorm");
 
         String[] names = {wq, wk, wv};
@@ -356,17 +345,7 @@ class DumpCommandTest {
             int[] s = shape(weights.resolve(names[m] + ".json"));
             int rows = s[0];
             assertEquals(dim, s[1]);
-            float[] w = f.read(weights.resolve(names[m] + ext));
-            float[] y = new float[n * rows];
-            for (int t = 0; t < n; t++) {
-                for (int r = 0; r < rows; r++) {
-                    double sum = 0;
-                    for (int i = 0; i < dim; i++) {
-                        sum += (double) xnorm[t * dim + i] * w[r * dim + i];
-                    }
-                    y[t * rows + r] = (float) sum;
-                }
-            }
+            float[] y = product(f.read(weights.resolve(names[m] + ext)), xnorm, n, rows);
             if (m < 2) {
                 rope(y, n, rows, headDim, positions, theta, rotateHalf);
             }
