@@ -11,6 +11,8 @@ public final class Sampler {
     private final SamplerOptions options;
     private long rngState;
     private Candidate[] candidates = new Candidate[0];
+    /** Occurrences of each token in the penalty window, all zero between calls. */
+    private int[] counts = new int[0];
 
     private record Candidate(int id, float logit) {
     }
@@ -77,18 +79,34 @@ public final class Sampler {
         return candidates[keep - 1].id;
     }
 
+    /**
+     * llama.cpp's penalties: for each distinct token among the last {@code repeatLastN} of the history, seen c times,
+     * the repetition penalty divides a positive logit (multiplies a negative one), then {@code c * frequency +
+     * presence} is subtracted.
+     */
     private void applyRepeatPenalty(float[] row, int[] history, int historyLength) {
-        float penalty = options.repeatPenalty();
-        if (penalty == 1f || options.repeatLastN() == 0 || history == null) {
+        if (!options.penalizes() || history == null) {
             return;
         }
-        boolean[] seen = new boolean[row.length];
-        for (int i = Math.max(0, historyLength - options.repeatLastN()); i < historyLength; i++) {
+        if (counts.length != row.length) {
+            counts = new int[row.length];
+        }
+        int from = Math.max(0, historyLength - options.repeatLastN());
+        for (int i = from; i < historyLength; i++) {
             int id = history[i];
-            if (id >= 0 && id < row.length && !seen[id]) {
-                seen[id] = true;
-                row[id] = row[id] > 0 ? row[id] / penalty : row[id] * penalty;
+            if (id >= 0 && id < row.length) {
+                counts[id]++;
             }
+        }
+        float penalty = options.repeatPenalty();
+        for (int i = from; i < historyLength; i++) {
+            int id = history[i];
+            if (id < 0 || id >= row.length || counts[id] == 0) {
+                continue; // outside the vocabulary, or already penalized
+            }
+            row[id] = row[id] > 0 ? row[id] / penalty : row[id] * penalty;
+            row[id] -= counts[id] * options.frequencyPenalty() + options.presencePenalty();
+            counts[id] = 0;
         }
     }
 
