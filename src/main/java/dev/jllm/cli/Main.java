@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             TokenizeCommand.class,
             ChatCommand.class, TemplateCommand.class,
+            ServeCommand.class,
             ConvertCommand.class,
             DumpCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
