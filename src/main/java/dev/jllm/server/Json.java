@@ -16,7 +16,7 @@ final class Json {
     /** The body as a JSON object, or a 400 that says what is wrong with it. */
     static JsonNode parseObject(byte[] body) {
         if (body.length == 0) {
-            throw ApiException.invalid(null, "the request has no body: expected a JSON object");
+            throw ApiException.invalid(null, "invalid_json", "the request has no body: expected a JSON object");
         }
         JsonNode root;
         try {
