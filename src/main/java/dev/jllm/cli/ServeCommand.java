@@ -89,7 +89,6 @@ final class ServeCommand extends IoCommand implements Runnable {
         Model model = modelOptions.load();
         JllmServer server = null;
         try {
-            ChatTemplate template = template(model);
             int context = modelOptions.contextSize(model, err);
             String name = alias != null ? alias : model.file().path().getFileName().toString();
             ServerOptions options;
@@ -99,6 +98,7 @@ final class ServeCommand extends IoCommand implements Runnable {
             } catch (IllegalArgumentException e) {
                 throw new UserInputException(e.getMessage());
             }
+            ChatTemplate template = template(model);
             try {
                 server = JllmServer.bind(options, err);
             } catch (BindException e) {

@@ -487,15 +487,18 @@ public final class JllmServer implements AutoCloseable {
         StringBuilder text = new StringBuilder();
         List<TokenLogprobs> logprobs = request.logprobs() ? new ArrayList<>() : null;
         long start = System.nanoTime();
+        long lastBeat = start;
         while (true) {
             Job.Event event = job.events.poll(POLL_MILLIS, TimeUnit.MILLISECONDS);
+            long now = System.nanoTime();
+            if (!reply.started && now - start > COMMIT_AFTER_NANOS) {
+                reply.start(200, "application/json");
+            }
+            if (reply.started && now - lastBeat >= POLL_MILLIS * 1_000_000L) {
+                reply.write(new byte[] {' '}); // JSON allows leading whitespace; a gone client fails this write
+                lastBeat = now;
+            }
             if (event == null) {
-                if (!reply.started && System.nanoTime() - start > COMMIT_AFTER_NANOS) {
-                    reply.start(200, "application/json");
-                }
-                if (reply.started) {
-                    reply.write(new byte[] {' '}); // JSON allows leading whitespace; a gone client fails this write
-                }
                 continue;
             }
             switch (event) {
