@@ -68,9 +68,10 @@ abstract sealed class Job permits Job.Generate, Job.Embed {
      * @param stops          stop strings (never shown)
      * @param endOfTurnToken a token that ends the answer besides the tokenizer's end-of-generation tokens, or -1
      * @param topLogprobs    -1: no log-probabilities; otherwise how many of the most likely tokens to report (0..20)
+     * @param ignoreEos      go on past end-of-text tokens (llama.cpp's {@code ignore_eos}, for benchmarks)
      */
     record Spec(int[] prompt, SamplerOptions sampler, int maxTokens, List<String> stops, int endOfTurnToken,
-            int topLogprobs) {
+            int topLogprobs, boolean ignoreEos) {
     }
 
     static final class Generate extends Job {

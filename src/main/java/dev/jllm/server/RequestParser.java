@@ -92,7 +92,7 @@ final class RequestParser {
         }
         SamplerOptions sampler = sampler(body);
         Job.Spec spec = new Job.Spec(prompt, sampler, maxTokens == null ? -1 : maxTokens, stops, endOfTurn,
-                topLogprobs);
+                topLogprobs, bool(body, "ignore_eos", false));
         return new Completion(spec, stream, includeUsage, topLogprobs >= 0);
     }
 

@@ -476,7 +476,7 @@ final class Scheduler {
             return;
         }
         int next = s.sampler.sample(logits, offset, vocab, s.tokens, s.cached);
-        if (tokenizer.isEndOfGeneration(next) || next == spec.endOfTurnToken()) {
+        if (!spec.ignoreEos() && (tokenizer.isEndOfGeneration(next) || next == spec.endOfTurnToken())) {
             finish(s, Job.FinishReason.STOP);
             return;
         }

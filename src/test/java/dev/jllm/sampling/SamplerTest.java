@@ -178,6 +178,104 @@ class SamplerTest {
         assertThrows(IllegalArgumentException.class, () -> TokenLogprobs.of(LOGITS, 0, LOGITS.length, 6, 1));
     }
 
+    /**
+     * The chain as it was written first (every candidate sorted, stably, by Float.compare), kept here as the reference:
+     * the top-k selection must draw the very same tokens.
+     */
+    private static int referenceDraw(float[] row, SamplerOptions o, double r) {
+        record Candidate(int id, float logit) {
+        }
+        Candidate[] c = new Candidate[row.length];
+        for (int i = 0; i < row.length; i++) {
+            c[i] = new Candidate(i, row[i]);
+        }
+        java.util.Arrays.sort(c, (a, b) -> Float.compare(b.logit(), a.logit()));
+        int keep = o.topK() > 0 ? Math.min(row.length, o.topK()) : row.length;
+        java.util.function.BiFunction<Integer, Float, double[]> softmax = (count, t) -> {
+            double[] p = new double[count];
+            double max = c[0].logit() / t;
+            double sum = 0;
+            for (int i = 0; i < count; i++) {
+                p[i] = Math.exp(c[i].logit() / t - max);
+                sum += p[i];
+            }
+            for (int i = 0; i < count; i++) {
+                p[i] /= sum;
+            }
+            return p;
+        };
+        double[] probs = softmax.apply(keep, 1f);
+        if (o.topP() < 1f) {
+            double cumulative = 0;
+            for (int i = 0; i < keep; i++) {
+                cumulative += probs[i];
+                if (cumulative >= o.topP()) {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            probs = softmax.apply(keep, 1f);
+        }
+        if (o.minP() > 0f) {
+            double threshold = probs[0] * o.minP();
+            int k = 1;
+            while (k < keep && probs[k] >= threshold) {
+                k++;
+            }
+            keep = k;
+        }
+        probs = softmax.apply(keep, o.temperature());
+        double cumulative = 0;
+        for (int i = 0; i < keep; i++) {
+            cumulative += probs[i];
+            if (r < cumulative) {
+                return c[i].id();
+            }
+        }
+        return c[keep - 1].id();
+    }
+
+    /** The same xorshift64* draws as the sampler's, for the reference. */
+    private static final class Draws {
+        private long state;
+
+        Draws(long seed) {
+            state = seed == 0 ? 0x9E3779B97F4A7C15L : seed;
+        }
+
+        double next() {
+            state ^= state >>> 12;
+            state ^= state << 25;
+            state ^= state >>> 27;
+            return ((state * 0x2545F4914F6CDD1DL) >>> 11) * 0x1.0p-53;
+        }
+    }
+
+    @Test
+    void topKSelectionDrawsWhatSortingEveryCandidateDrew() {
+        java.util.Random random = new java.util.Random(11);
+        for (int round = 0; round < 15; round++) {
+            int vocab = 50 + random.nextInt(2000);
+            float[] row = new float[vocab];
+            for (int i = 0; i < vocab; i++) {
+                // few distinct values: many ties, and both zeros
+                row[i] = random.nextInt(10) == 0 ? (random.nextBoolean() ? 0f : -0f) : random.nextInt(40) / 4f;
+            }
+            for (int topK : new int[] {0, 1, 7, 40, vocab - 1, vocab, vocab + 5}) {
+                for (float topP : new float[] {1f, 0.9f}) {
+                    SamplerOptions o = new SamplerOptions(0.3f + random.nextFloat() * 1.5f, topK, topP,
+                            random.nextBoolean() ? 0f : 0.05f, 1f, 64, round + 1L);
+                    Sampler sampler = new Sampler(o);
+                    Draws draws = new Draws(o.seed());
+                    for (int i = 0; i < 20; i++) {
+                        assertEquals(referenceDraw(row, o, draws.next()), sampler.sample(row, 0, vocab, null, 0),
+                                "round " + round + ", " + o + ", draw " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void badOptionsAreRejected() {
         assertThrows(IllegalArgumentException.class, () -> options(1f, -1, 1f, 0f, 1f, 0));
