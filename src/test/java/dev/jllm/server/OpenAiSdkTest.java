@@ -106,6 +106,28 @@ class OpenAiSdkTest {
                 "-n", "45"), streamed.toString());
     }
 
+    /**
+     * An answer that takes longer than a second is sent as a chunked body led by keep-alive spaces (so a client that
+     * left is noticed): the SDK reads it as any other.
+     */
+    @Test
+    void aSlowWholeAnswerLedByKeepAliveSpacesReadsAsAnyOther() {
+        String url = TestServers.slow().url();
+        String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 80, \"temperature\": 0}";
+        String raw = TestServers.post(url, "/v1/completions", body).raw().body();
+        assertTrue(raw.startsWith("  "), "keep-alive spaces lead the body: '" + raw.substring(0, 10) + "'");
+        OpenAIClient slow = OpenAIOkHttpClient.builder().baseUrl(url + "/v1").apiKey("unused")
+                .timeout(Duration.ofSeconds(60)).maxRetries(0).build();
+        try {
+            Completion c = slow.completions().create(CompletionCreateParams.builder().model(TestServers.MODEL)
+                    .prompt("Once upon a time").maxTokens(80).temperature(0.0).build());
+            assertEquals(TestServers.generate("-p", "Once upon a time", "--temp", "0", "-n", "80"),
+                    c.choices().getFirst().text());
+        } finally {
+            slow.close();
+        }
+    }
+
     @Test
     void modelsListTheAlias() {
         List<Model> models = client.models().list().data();
