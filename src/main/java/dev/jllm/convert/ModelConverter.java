@@ -11,6 +11,7 @@ import dev.jllm.format.gguf.GgufWriter;
 import dev.jllm.format.safetensors.HfModelLoader;
 import dev.jllm.format.safetensors.SafetensorsFile;
 import dev.jllm.format.safetensors.SafetensorsWriter;
+import dev.jllm.io.OutputFiles;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.model.Weights;
 import dev.jllm.tensor.GgmlType;
@@ -22,20 +23,17 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Stream;
 
 /**
  * Converts a loaded {@link ModelFile} to another format: GGUF (any type with a quantizer), the flat FP16 binary, a
  * Hugging Face directory (F32/F16/BF16 safetensors, Q and K permuted back for rotate-half, config.json,
  * tokenizer.json) or a llama2.c version 1 checkpoint (fp32). Output goes to a temporary name in the target directory
- * and is renamed into place only when complete.
+ * and is renamed into place only when complete ({@link OutputFiles}).
  */
 public final class ModelConverter {
 
@@ -86,11 +84,34 @@ public final class ModelConverter {
                 if (type != null && type != GgmlType.F16) {
                     throw new ModelFormatException("flat binary files are FP16 only (asked for " + name(type) + ")");
                 }
-                FlatBinWriter.write(source, out);
+                FlatBinWriter.write(source, out, progress == null ? null : progress::update);
             }
             case HF -> writeHf(source, out, type, progress, HF_SHARD_BYTES);
             case LLAMA2C -> writeLlama2c(source, out, type, progress);
         }
+    }
+
+    /**
+     * The matrices (2-D tensors) that a conversion to {@code target} with {@code type} writes in another type than
+     * {@code type}, with why: only GGUF output keeps a matrix whose rows do not fit the type's blocks in F32.
+     */
+    public static List<TypeFallback> fallbacks(ModelFile source, Target target, GgmlType type) {
+        List<TypeFallback> out = new ArrayList<>();
+        if (type == null || target != Target.GGUF) {
+            return out;
+        }
+        for (Tensor t : modelTensors(source)) {
+            GgmlType used = TensorRows.typeFor(t, type);
+            if (t.shape().length >= 2 && used != type) {
+                out.add(new TypeFallback(t.name(), t.rowLength(), type, used));
+            }
+        }
+        return out;
+    }
+
+    /** How many matrices (2-D tensors) a conversion writes. */
+    public static int matrixCount(ModelFile source) {
+        return (int) modelTensors(source).stream().filter(t -> t.shape().length >= 2).count();
     }
 
     static String name(GgmlType type) {
@@ -264,15 +285,8 @@ public final class ModelConverter {
                 throw new ModelFormatException(cannot + "rope_freqs.weight matches no llama3 rope_scaling");
             }
         }
-        Path target = out.toAbsolutePath();
-        if (Files.exists(target) && !(Files.isDirectory(target) && isEmpty(target))) {
-            throw new ModelFormatException(cannot + "it exists (give a new or empty directory)");
-        }
-        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + System.nanoTime() + ".tmp");
-        boolean complete = false;
-        try {
-            Files.createDirectories(temp);
+        LlamaConfig.RopeScaling ropeScaling = scaling;
+        OutputFiles.writeDirectory(out, OutputFiles.Links.FOLLOW, temp -> {
             List<SafetensorsWriter> shards = new ArrayList<>();
             shards.add(new SafetensorsWriter().metadata("format", "pt"));
             long total = 0;
@@ -312,34 +326,32 @@ public final class ModelConverter {
                         }));
             }
             if (shards.size() == 1) {
-                shards.getFirst().write(temp.resolve(HfModelLoader.SINGLE));
+                shards.getFirst().write(temp, HfModelLoader.SINGLE);
             } else {
                 ObjectNode index = JSON.createObjectNode();
                 index.putObject("metadata").put("total_size", total);
                 ObjectNode map = index.putObject("weight_map");
                 for (int i = 0; i < shards.size(); i++) {
                     String file = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
-                    shards.get(i).write(temp.resolve(file));
+                    shards.get(i).write(temp, file);
                     for (String name : shards.get(i).names()) {
                         map.put(name, file);
                     }
                 }
-                Files.writeString(temp.resolve(HfModelLoader.INDEX), JSON.writeValueAsString(index));
+                writeText(temp, HfModelLoader.INDEX, JSON.writeValueAsString(index));
             }
-            Files.writeString(temp.resolve(HfModelLoader.CONFIG), configJson(c, scaling,
+            writeText(temp, HfModelLoader.CONFIG, configJson(c, ropeScaling,
                     source.tensorOrNull("output.weight") == null, hfType(source.tensor("token_embd.weight"), type)));
             if (source.tokenizer() != null) {
                 HfTokenizerJsonWriter.write(source.tokenizer(), temp);
             }
-            if (Files.isDirectory(target)) {
-                Files.delete(target); // empty, checked above
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            complete = true;
-        } finally {
-            if (!complete) {
-                deleteTree(temp);
-            }
+            return null;
+        });
+    }
+
+    private static void writeText(Path dir, String name, String text) throws IOException {
+        try (OutputStream out = OutputFiles.createNew(dir, name)) {
+            out.write(text.getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -447,11 +459,8 @@ public final class ModelConverter {
             order.add(source.tensor("output.weight"));
         }
         long total = order.stream().mapToLong(t -> t.elementCount() * 4).sum();
-        Path target = out.toAbsolutePath();
-        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + System.nanoTime() + ".tmp");
-        boolean complete = false;
-        try (OutputStream stream = new BufferedOutputStream(Files.newOutputStream(temp), 1 << 20)) {
+        OutputFiles.writeStream(out, OutputFiles.Links.FOLLOW, raw -> {
+            OutputStream stream = new BufferedOutputStream(raw, 1 << 20);
             ByteBuffer header = ByteBuffer.allocate(256).order(ByteOrder.LITTLE_ENDIAN);
             header.putInt(LLAMA2C_MAGIC).putInt(1);
             header.putInt(c.dim()).putInt(c.hiddenDim()).putInt(c.layers()).putInt(c.heads()).putInt(c.kvHeads())
@@ -468,31 +477,7 @@ public final class ModelConverter {
                     }
                 });
             }
-            stream.close();
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            complete = true;
-        } finally {
-            if (!complete) {
-                Files.deleteIfExists(temp);
-            }
-        }
+            stream.flush();
+        });
     }
-
-    private static boolean isEmpty(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.findAny().isEmpty();
-        }
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
 }

@@ -153,7 +153,13 @@ public final class Llama {
         float scale = (float) (1.0 / Math.sqrt(headDim));
         int qDim = config.qDim();
         boolean half = cache.type() == KvCache.Type.F16;
-        Parallel.forRange(batch.size() * heads, (start, end) -> {
+        int maxPos = 0;
+        for (int b = 0; b < batch.size(); b++) {
+            maxPos = Math.max(maxPos, batch.positions()[b]);
+        }
+        // Work per (token, head): a key dot product and a value update per attended position (a hint for splitting
+        // the work; each (token, head) is computed the same way whichever thread takes it).
+        Parallel.forRange(batch.size() * heads, 2L * headDim * (maxPos + 1), (start, end) -> {
             HalfAttention.Scratch halfScratch = half ? HalfAttention.scratch(headDim, cache.contextLength()) : null;
             float[] scores = half ? null : new float[cache.contextLength()];
             float[] out = new float[headDim];

@@ -119,14 +119,14 @@ class ChatCliTest {
         assertTrue(!chat.out().isBlank(), "an answer");
     }
 
-    /** Standard input that is not a terminal: one message per line, answers on stdout, commands work. */
+    /** Standard input that is not a terminal: one message per line, answers on stdout, commands with --commands. */
     @Test
     void chatReadsOneMessagePerLine(@TempDir Path dir) throws IOException {
         Path saved = dir.resolve("conversation.json");
         String input = "Once upon a time\n\n/system Be brief.\nWhat next?\n/save " + saved + "\n/load " + saved
                 + "\n/reset\n/bogus\n";
         CliTest.Result r = withStdin(input, () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
-                "--chat-template", "llama2", "--temp", "0", "-n", "12"));
+                "--chat-template", "llama2", "--temp", "0", "-n", "12", "--commands"));
         assertEquals(0, r.code(), r.err());
         Conversation c = Conversation.read(saved);
         assertEquals(5, c.size());
@@ -143,6 +143,67 @@ class ChatCliTest {
         CliTest.Result same = withStdin("Once upon a time\n", () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
                 "--chat-template", "llama2", "--temp", "0", "-n", "12"));
         assertEquals(c.messages().get(2).content(), same.out().strip(), "greedy answers repeat");
+    }
+
+    /**
+     * A chat template in a model file is a stranger's program: one that loops for minutes fails at a bound, in one
+     * line with exit code 2, in template, generate --chat and chat alike (issue 18, item 3).
+     */
+    @Test
+    void aHostileTemplateInTheModelFileFailsAtABound(@TempDir Path dir) throws IOException {
+        String loops = "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}"
+                + "{% endfor %}{% endfor %}";
+        Path gguf = dev.jllm.chat.GgufWithTemplate.write(SharedData.model("stories260K.gguf"), dir.resolve("evil.gguf"),
+                loops);
+        Path messages = dir.resolve("m.json");
+        Conversation.of(Message.user("Hi")).write(messages);
+        long t0 = System.nanoTime();
+        CliTest.assertOneLineError(CliTest.run("template", "-m", gguf.toString(), "--messages", messages.toString()),
+                "evil.gguf (tokenizer.chat_template)", "exceeds the bound on loop iterations (1000000 in all)");
+        CliTest.assertOneLineError(CliTest.run("generate", "-m", gguf.toString(), "--chat", "-p", "Hi", "-n", "4"),
+                "exceeds the bound on loop iterations");
+        CliTest.assertOneLineError(withStdin("Hi\n", () -> CliTest.run("chat", "-m", gguf.toString(), "-n", "4")),
+                "exceeds the bound on loop iterations");
+        assertTrue((System.nanoTime() - t0) / 1e9 < 20, "three refusals in seconds, not minutes");
+    }
+
+    /**
+     * Piped text is messages only (issue 18, item 6): "/save F" and "/load SECRET" from a pipe must neither write F nor
+     * read SECRET; they are sent to the model as text.
+     */
+    @Test
+    void pipedLinesNeverRunCommands(@TempDir Path dir) throws IOException {
+        Path target = dir.resolve("F");
+        Files.writeString(target, "keep me");
+        Path secret = dir.resolve("SECRET");
+        Files.writeString(secret, "hunter2 is the password");
+        String input = "hello\n/save " + target + "\n/load " + secret + "\n";
+        CliTest.Result r = withStdin(input, () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
+                "--chat-template", "llama2", "--temp", "0", "-n", "6"));
+        assertEquals(0, r.code(), r.err());
+        assertEquals("keep me", Files.readString(target), "/save from a pipe wrote the file");
+        assertTrue(!r.out().contains("hunter2") && !r.err().contains("hunter2"), r.out() + r.err());
+        assertTrue(!r.err().contains("saved") && !r.err().contains("loaded") && !r.err().contains("unknown command"),
+                r.err());
+        CliTest.Result hello = withStdin("hello\n", () -> CliTest.run("chat", "-m", bin(), "--tokenizer", tok(),
+                "--chat-template", "llama2", "--temp", "0", "-n", "6"));
+        assertTrue(r.out().startsWith(hello.out()) && r.out().length() > hello.out().length(),
+                "the two / lines were answered as messages: " + r.out());
+    }
+
+    /**
+     * A piped message longer than the context gets an error at once, the other lines still get answers, and the run
+     * ends with exit code 2 (issue 14, item 13): it used to exit 0.
+     */
+    @Test
+    void aPipedMessageLongerThanTheContextFailsTheRun() {
+        String tooLong = "Once upon a time there was a dog. ".repeat(40);
+        CliTest.Result r = withStdin("hello\n" + tooLong + "\nbye\n", () -> CliTest.run("chat", "-m", bin(),
+                "--tokenizer", tok(), "--chat-template", "llama2", "--temp", "0", "-n", "4", "--ctx-size", "128"));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("the context holds 128"), r.err());
+        assertTrue(r.err().strip().endsWith("jllm: 1 of 3 messages got no answer (see above)"), r.err());
+        assertEquals(2, r.out().lines().count(), "hello and bye were answered: " + r.out());
     }
 
     @Test

@@ -7,7 +7,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jllm.SharedData;
 import dev.jllm.dump.ArrayFile;
+import dev.jllm.format.gguf.GgufFile;
+import dev.jllm.format.gguf.GgufReader;
+import dev.jllm.format.gguf.GgufWriter;
+import dev.jllm.io.SafeNames;
+import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -61,6 +67,31 @@ class DumpCommandTest {
                 "model.layers.0.self_attn.v_proj.weight", true);
     }
 
+    /** input_ids.npy holds int64 token ids, as transformers' input_ids (issue 14, item 13), not float32. */
+    @Test
+    void inputIdsAreIntegers() throws IOException {
+        Path acts = dir.resolve("a");
+        String model = SharedData.model("stories260K-f32.gguf").toString();
+        CliTest.Result r = CliTest.run("dump", "activations", "-m", model, "-p", "Once upon a time", "-o", acts.toString(),
+                "--format", "npy");
+        assertEquals(0, r.code(), r.err());
+        byte[] npy = Files.readAllBytes(acts.resolve("input_ids.npy"));
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(npy).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int dataStart = 10 + (b.getShort(8) & 0xffff);
+        String header = new String(npy, 10, dataStart - 10, java.nio.charset.StandardCharsets.US_ASCII);
+        assertTrue(header.contains("'descr': '<i8'") && header.contains("'shape': (5,)"), header);
+        CliTest.Result ids = CliTest.run("tokenize", "-m", model, "-p", "Once upon a time", "--ids");
+        long[] dumped = new long[(npy.length - dataStart) / 8];
+        b.position(dataStart);
+        b.slice().order(java.nio.ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(dumped);
+        assertEquals(ids.out().strip(), java.util.Arrays.toString(dumped), "the prompt's token ids");
+        CliTest.Result csv = CliTest.run("dump", "activations", "-m", model, "-p", "Once upon a time", "-o",
+                dir.resolve("c").toString());
+        assertEquals(0, csv.code(), csv.err());
+        assertEquals(ids.out().strip().replace(" ", "").replace("[", "").replace("]", ""),
+                Files.readString(dir.resolve("c").resolve("input_ids.csv")).strip(), "integers, not 1.0, 15043.0, ...");
+    }
+
     @Test
     void existingOutputIsRefused() throws IOException {
         Files.writeString(dir.resolve("keep.txt"), "x");
@@ -71,6 +102,55 @@ class DumpCommandTest {
         assertTrue(r.err().contains("it exists"), r.err());
         try (Stream<Path> s = Files.list(dir)) {
             assertEquals(List.of(dir.resolve("keep.txt")), s.toList());
+        }
+    }
+
+    /**
+     * Issue 18, item 1: a model file whose tensor names are paths ({@code ../../escaped_rel}, an absolute path to a
+     * file of the user's) is dumped inside the output folder only, under escaped names, and nothing else is touched.
+     */
+    @Test
+    void tensorNamesFromTheFileNeverBecomePathsOutsideTheOutput() throws IOException {
+        Path victim = dir.resolve("x/victim.json");
+        Files.createDirectories(victim.getParent());
+        Files.writeString(victim, "the user's file");
+        String absolute = dir.resolve("x/victim").toString();
+        String[] hostile = {"../../escaped_rel", absolute, "..", "a/../../b", "name\u001b[2J\u0007", "%2E%2E"};
+        Path evil = dir.resolve("evil.gguf");
+        try (GgufFile base = GgufReader.read(SharedData.model("stories260K-f32.gguf"))) {
+            GgufWriter w = GgufWriter.copyOf(base);
+            for (String name : hostile) {
+                w.addTensor(name, GgmlType.F32, new long[] {4}, sink -> sink.write(ByteBuffer.allocate(16)));
+            }
+            w.write(evil, null);
+        }
+        Path out = dir.resolve("a/b/out");
+        Files.createDirectories(out.getParent());
+        List<Path> before = tree(dir);
+
+        CliTest.Result r = CliTest.run("dump", "weights", "-m", evil.toString(), "-o", out.toString(), "--filter",
+                "escaped|victim|^\\.\\.$|/|%|name");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("the user's file", Files.readString(victim));
+        List<Path> created = new java.util.ArrayList<>(tree(dir));
+        created.removeAll(before);
+        for (Path p : created) {
+            assertTrue(p.equals(out) || out.equals(p.getParent()), "written outside the output folder: " + p);
+        }
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        for (String name : hostile) {
+            String file = SafeNames.fileName(name);
+            assertTrue(Files.isRegularFile(out.resolve(file + ".csv")), file);
+            assertEquals(name, JSON.readTree(out.resolve(file + ".json").toFile()).path("gguf_name").asText());
+            names.add(file);
+        }
+        assertEquals(hostile.length, names.size(), "one file per tensor: the escaping keeps names apart");
+        assertEquals(2 * hostile.length, created.size() - 1, created.toString());
+    }
+
+    private static List<Path> tree(Path root) throws IOException {
+        try (Stream<Path> s = Files.walk(root)) {
+            return s.sorted().toList();
         }
     }
 
@@ -95,7 +175,11 @@ class DumpCommandTest {
         assertEquals(rotateHalf ? "rotate_half" : "interleaved", meta.path("qk_layout").asText());
         float[] x = f.read(acts.resolve("x_layer0" + ext));
         float[] xnorm = f.read(acts.resolve("xnorm_layer0" + ext));
-        float[] positions = f.read(acts.resolve("position_ids" + ext));
+        long[] positionIds = f.readIntegers(acts.resolve("position_ids" + ext));
+        float[] positions = new float[positionIds.length];
+        for (int i = 0; i < positions.length; i++) {
+            positions[i] = positionIds[i];
+        }
         assertEquals(n * dim, x.length);
 
         // RMSNorm of the layer input reproduces xnorm

@@ -46,25 +46,34 @@ class Llama2cGoldenTest {
     @ParameterizedTest
     @CsvSource({"1", "2", "3"})
     void greedyTextMatchesLlama2c(int p) throws IOException {
-        String expected = Files.readString(SharedData.golden("llama2c_p" + p + ".txt"), StandardCharsets.UTF_8);
+        assertEquals(llama2cText(p), runLikeLlama2c(bin, p));
+    }
+
+    /** llama2.c's printed text for prompt {@code p}, as its golden file holds it. */
+    static String llama2cText(int p) throws IOException {
+        return Files.readString(SharedData.golden("llama2c_p" + p + ".txt"), StandardCharsets.UTF_8);
+    }
+
+    /** What run.c prints for prompt {@code p} ({@code -t 0 -n 256}) when {@code model} runs it, float32 KV cache. */
+    static String runLikeLlama2c(Model model, int p) {
         String prompt = prompt(p);
-        int promptLength = bin.tokenizer().encode(prompt, true, false).length;
+        int promptLength = model.tokenizer().encode(prompt, true, false).length;
         StringBuilder printed = new StringBuilder();
-        Generation g = Generator.generate(bin, llama2cSession(bin), prompt,
+        Generation g = Generator.generate(model, llama2cSession(model), prompt,
                 GenerationOptions.greedy(STEPS - promptLength + 1), printed::append);
         // run.c stops when the model emits BOS; our generation would go on, so cut there as run.c does
         int[] ids = g.generatedIds();
         int cut = ids.length;
         for (int i = 0; i < ids.length; i++) {
-            if (ids[i] == bin.tokenizer().bosId()) {
+            if (ids[i] == model.tokenizer().bosId()) {
                 cut = i;
                 break;
             }
         }
         int[] all = java.util.stream.IntStream.concat(java.util.Arrays.stream(g.promptIds()),
                 java.util.Arrays.stream(ids, 0, cut)).toArray();
-        String text = cut == ids.length ? printed.toString() : bin.tokenizer().decode(all);
-        assertEquals(expected, text + "\n");
+        String text = cut == ids.length ? printed.toString() : model.tokenizer().decode(all);
+        return text + "\n";
     }
 
     @ParameterizedTest

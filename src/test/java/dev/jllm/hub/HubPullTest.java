@@ -526,7 +526,8 @@ class HubPullTest {
                 Path rel = cacheRoot.relativize(p);
                 if (rel.getNameCount() < 4 || !rel.getName(1).toString().equals("snapshots")) {
                     assertTrue(rel.getNameCount() >= 2 && (rel.getName(1).toString().equals("partial")
-                            || rel.getName(1).toString().equals("refs")), "unexpected file in the cache: " + rel);
+                            || rel.getName(1).toString().equals("refs") || rel.getName(1).toString().equals("listings")),
+                            "unexpected file in the cache: " + rel);
                     if (rel.getName(1).toString().equals("partial")) {
                         assertTrue(p.getFileName().toString().endsWith(".part"), rel.toString());
                     }

@@ -256,7 +256,7 @@ class HfModelLoaderTest {
                 + " \"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2,"
                 + " \"vocab_size\": 3}");
         new SafetensorsWriter().add("model.embed_tokens.weight", SafetensorsFile.Dtype.I64, new long[] {3, 4},
-                out -> out.write(new byte[96])).write(hf.resolve("model.safetensors"));
+                out -> out.write(new byte[96])).write(hf, "model.safetensors");
         assertOneLine(hf, "has dtype I64; jllm reads F32, F16 and BF16");
     }
 
