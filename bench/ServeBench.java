@@ -153,6 +153,14 @@ public class ServeBench {
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, index)));
     }
 
+    /** The middle value, or the mean of the two middle ones. */
+    private static double median(List<Double> values) {
+        List<Double> sorted = new ArrayList<>(values);
+        Collections.sort(sorted);
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
     private static final Pattern FIELD = Pattern.compile("\"(\\w+)\": (\"[^\"]*\"|[-0-9.eE]+|NaN)");
 
     /** Medians (and the range) of each measure per label and client count over the runs in FILE. */
@@ -175,9 +183,9 @@ public class ServeBench {
         runs.forEach((label, byClients) -> byClients.forEach((clients, list) -> {
             List<Double> rate = values(list, "tokens_per_s");
             System.out.printf("| %s | %d | %d | %.1f (%.1f-%.1f) | %.0f / %.0f | %.0f / %.0f |%n", label, clients,
-                    list.size(), percentile(rate, 50), Collections.min(rate), Collections.max(rate),
-                    percentile(values(list, "ttft_median_ms"), 50), percentile(values(list, "ttft_p95_ms"), 50),
-                    percentile(values(list, "itl_median_ms"), 50), percentile(values(list, "itl_p95_ms"), 50));
+                    list.size(), median(rate), Collections.min(rate), Collections.max(rate),
+                    median(values(list, "ttft_median_ms")), median(values(list, "ttft_p95_ms")),
+                    median(values(list, "itl_median_ms")), median(values(list, "itl_p95_ms")));
         }));
     }
 

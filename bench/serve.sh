@@ -20,12 +20,11 @@ tokens=${TOKENS:-64}
 threads=${THREADS:-2}
 slots=${SLOTS:-8}
 ctx=${CTX:-8192}
-port=${PORT:-18080}
+port=${PORT:-18080}  # each server start takes the next port (a stopped server's connections may hold the last)
 clients=${CLIENTS:-1 2 4 8}
 servers=${SERVERS:-jllm llama}
 out=${OUT:-bench-serve-$(date -u +%Y%m%dT%H%M%S).jsonl}
 peers="$here/../shared/peers/llama.cpp/run"
-url="http://127.0.0.1:$port"
 pid=
 
 stop_server() {
@@ -38,6 +37,8 @@ stop_server() {
 trap stop_server EXIT
 
 start_server() {
+  port=$((port + 1))
+  url="http://127.0.0.1:$port"
   case "$1" in
     jllm) "$here/jllm" serve -m "$model" -t "$threads" -np "$slots" -c "$ctx" --port "$port" >/dev/null 2>"$out.$1.log" & ;;
     llama) "$peers" llama-server -m "$model" -t "$threads" -np "$slots" -c "$ctx" --port "$port" >/dev/null 2>"$out.$1.log" & ;;

@@ -131,4 +131,49 @@ class BatchingTest {
         }
         assertTrue(chunkTimes.size() > 100, "about one chunk per token: " + chunkTimes.size());
     }
+
+    /**
+     * A long prompt is read in chunks (here 8 tokens per step, --prefill-chunk 8) between the steps of a running
+     * stream, which gets a token at each of them: the 150-token prompt takes at least 19 steps, during which the
+     * stream keeps flowing.
+     */
+    @Test
+    void aLongPromptIsReadInChunksWhileAStreamFlows() throws Exception {
+        String url = TestServers.get("chunked", o -> o.withParallel(2, 512).withStepDelay(20).withBatching(512, 8))
+                .url();
+        String longPrompt = "Lily and Ben went to the park to play with a red ball. ".repeat(10);
+        int promptTokens = TestServers.post(url, "/tokenize", TestServers.JSON.createObjectNode()
+                .put("content", longPrompt).toString()).body().path("tokens").size();
+        assertTrue(promptTokens >= 150 && promptTokens < 250, "prompt of " + promptTokens + " tokens");
+        HttpRequest request = HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Once upon a time\", \"max_tokens\": 200,"
+                        + " \"temperature\": 0, \"stream\": true}")).build();
+        HttpResponse<java.io.InputStream> response = TestServers.HTTP.send(request,
+                HttpResponse.BodyHandlers.ofInputStream());
+        List<Long> chunkTimes = new ArrayList<>();
+        long[] window = {-1, -1};
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(response.body(),
+                StandardCharsets.UTF_8))) {
+            Thread other = null;
+            for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+                if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                    continue;
+                }
+                chunkTimes.add(System.nanoTime());
+                if (chunkTimes.size() == 3) {
+                    other = Thread.ofVirtual().start(() -> {
+                        window[0] = System.nanoTime();
+                        TestServers.Response r = TestServers.post(url, "/v1/completions", TestServers.JSON
+                                .createObjectNode().put("prompt", longPrompt).put("max_tokens", 1).toString());
+                        assertEquals(200, r.status());
+                        window[1] = System.nanoTime();
+                    });
+                }
+            }
+            other.join();
+        }
+        long during = chunkTimes.stream().filter(t -> t > window[0] && t < window[1]).count();
+        assertTrue(during >= promptTokens / 8 - 4, "the stream got a token at (nearly) every step of the prompt's "
+                + (promptTokens + 7) / 8 + " chunks: " + during);
+    }
 }
