@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
             "  jllm generate -m model.gguf -p \"The capital of France is\" -n 32",
             "  jllm generate -hf TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF:Q4_0 -p \"Hello\"   # pulled, then cached",
             "  jllm chat -m model.gguf                                     # an interactive chat",
+            "  jllm serve -m model.gguf -np 4                              # OpenAI API and chat page on :8080",
             "  jllm bench -m model.gguf -t 1,2 -p 128,512 -n 64 -o csv",
             "  jllm COMMAND --help                                         # the options of a command"},
         subcommands = {
@@ -35,6 +36,7 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             TokenizeCommand.class,
             ChatCommand.class, TemplateCommand.class,
+            ServeCommand.class,
             ConvertCommand.class,
             DumpCommand.class,
             PullCommand.class, ListCommand.class, RmCommand.class,
@@ -52,6 +54,7 @@ public final class Main implements Runnable {
             java.util.Map.entry("tokenize", "Show the tokens of a text (or the text of token ids), as llama-tokenize"),
             java.util.Map.entry("inspect", "Show a model file's format, config, tokenizer and tensors"),
             java.util.Map.entry("template", "Show the prompt a chat template makes of a conversation"),
+            java.util.Map.entry("serve", "Serve an OpenAI-compatible HTTP API and a chat page, many clients at once"),
             java.util.Map.entry("convert", "Convert a model between GGUF, Hugging Face, llama2.c and flat FP16"),
             java.util.Map.entry("dump", "Dump weights or activations as CSV or .npy files"),
             java.util.Map.entry("pull", "Download a model from the Hugging Face Hub into the cache"),

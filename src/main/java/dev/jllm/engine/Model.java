@@ -141,6 +141,14 @@ public final class Model implements AutoCloseable {
         return llama.forward(batch, cache);
     }
 
+    /**
+     * The batched forward pass returning the final hidden states (after the output norm, {@code dim} per token) of the
+     * tokens that want output, instead of their logits: for embeddings.
+     */
+    public float[] forwardHidden(Batch batch, KvCache cache) {
+        return llama.forwardHidden(batch, cache);
+    }
+
     /** Watches the activations of later forward passes (for dumps); null stops watching. */
     public void setActivationObserver(dev.jllm.model.ActivationObserver observer) {
         llama.setObserver(observer);
