@@ -68,8 +68,16 @@ class ParallelTest {
         AtomicInteger done = new AtomicInteger();
         AtomicReference<int[]> stalled = new AtomicReference<>();
         Parallel.forRange(n, (start, end) -> {
-            if (Thread.currentThread().getName().startsWith("jllm-worker")
-                    && stalled.compareAndSet(null, new int[] {start, end})) {
+            boolean worker = Thread.currentThread().getName().startsWith("jllm-worker");
+            if (!worker) {
+                // the caller could take every chunk before a worker wakes: let one start first
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (stalled.get() == null) {
+                    assertTrue(System.nanoTime() < deadline, "no worker started");
+                    Thread.onSpinWait();
+                }
+            }
+            if (worker && stalled.compareAndSet(null, new int[] {start, end})) {
                 long deadline = System.nanoTime() + 10_000_000_000L;
                 while (done.get() < n - (end - start)) {
                     assertTrue(System.nanoTime() < deadline, "the other threads did not finish the rest");
