@@ -524,51 +524,10 @@ public final class JllmServer implements AutoCloseable {
 
     private int embeddings(Reply reply, JsonNode body) throws IOException {
         requireModel();
-        Tokenizer tokenizer = model.tokenizer();
-        JsonNode input = body.get("input");
-        if (input == null || input.isNull()) {
-            throw ApiException.invalid("input", "missing_field", "\"input\" is required");
-        }
-        String format = body.path("encoding_format").asText("float");
-        if (!format.equals("float") && !format.equals("base64")) {
-            throw ApiException.invalid("encoding_format", "encoding_format must be \"float\" or \"base64\", got '"
-                    + format + "'");
-        }
-        if (body.hasNonNull("dimensions")) {
-            throw ApiException.invalid("dimensions", "dimensions is not supported (the model's are "
-                    + model.config().dim() + ")");
-        }
-        List<int[]> inputs = new ArrayList<>();
-        if (input.isTextual()) {
-            inputs.add(tokenizer.encode(input.asText(), tokenizer.addBosByDefault(), true));
-        } else if (input.isArray() && !input.isEmpty() && input.get(0).isIntegralNumber()) {
-            inputs.add(RequestParser.tokenIds(input, "input", tokenizer.vocabSize()));
-        } else if (input.isArray() && !input.isEmpty()) {
-            for (int i = 0; i < input.size(); i++) {
-                JsonNode item = input.get(i);
-                if (item.isTextual()) {
-                    inputs.add(tokenizer.encode(item.asText(), tokenizer.addBosByDefault(), true));
-                } else if (item.isArray() && !item.isEmpty()) {
-                    inputs.add(RequestParser.tokenIds(item, "input[" + i + "]", tokenizer.vocabSize()));
-                } else {
-                    throw ApiException.invalid("input", "input[" + i + "] must be a string or an array of token ids");
-                }
-            }
-        } else {
-            throw ApiException.invalid("input", "\"input\" must be a string, an array of strings, or token ids");
-        }
-        int tokens = 0;
-        for (int i = 0; i < inputs.size(); i++) {
-            int n = inputs.get(i).length;
-            if (n == 0) {
-                throw ApiException.invalid("input", "input " + i + " is empty");
-            }
-            if (n > options.slotContext()) {
-                throw ApiException.invalid("input", "context_length_exceeded", "input " + i + " is " + n
-                        + " tokens but a slot's context holds " + options.slotContext());
-            }
-            tokens += n;
-        }
+        RequestParser.Embeddings request = parser.embeddings(body, model.config().dim());
+        List<int[]> inputs = request.inputs();
+        int tokens = request.tokens();
+        String format = request.base64() ? "base64" : "float";
         Job.Embed job = new Job.Embed(inputs);
         scheduler.submit(job);
         float[][] vectors;
@@ -612,15 +571,9 @@ public final class JllmServer implements AutoCloseable {
     private int tokenize(Reply reply, JsonNode body) throws IOException {
         requireModel();
         Tokenizer tokenizer = model.tokenizer();
-        JsonNode content = body.get("content");
-        if (content == null || !content.isTextual()) {
-            throw ApiException.invalid("content", "\"content\" must be a string");
-        }
-        boolean addSpecial = RequestParser.bool(body, "add_special", false);
-        boolean parseSpecial = RequestParser.bool(body, "parse_special", true);
-        boolean withPieces = RequestParser.bool(body, "with_pieces", false);
-        int[] ids = tokenizer.encode(content.asText(), addSpecial && tokenizer.addBosByDefault(),
-                addSpecial && tokenizer.addEosByDefault(), parseSpecial);
+        RequestParser.Tokenize request = parser.tokenize(body);
+        int[] ids = request.ids();
+        boolean withPieces = request.withPieces();
         ObjectNode root = Json.MAPPER.createObjectNode();
         ArrayNode tokens = root.putArray("tokens");
         for (int id : ids) {
@@ -637,11 +590,7 @@ public final class JllmServer implements AutoCloseable {
     private int detokenize(Reply reply, JsonNode body) throws IOException {
         requireModel();
         Tokenizer tokenizer = model.tokenizer();
-        JsonNode tokens = body.get("tokens");
-        if (tokens == null || !tokens.isArray()) {
-            throw ApiException.invalid("tokens", "\"tokens\" must be an array of token ids");
-        }
-        int[] ids = RequestParser.tokenIds(tokens, "tokens", tokenizer.vocabSize());
+        int[] ids = parser.detokenize(body);
         ObjectNode root = Json.MAPPER.createObjectNode();
         root.put("content", tokenizer.decode(ids));
         return reply.json(200, root);

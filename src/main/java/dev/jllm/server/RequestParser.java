@@ -72,6 +72,85 @@ final class RequestParser {
         return completion(body, prompt, maxTokens, stops(body), -1, top == null ? -1 : top);
     }
 
+    /** What {@code POST /v1/embeddings} asks for: the token ids of each input, and the encoding of the vectors. */
+    record Embeddings(List<int[]> inputs, boolean base64, int tokens) {
+    }
+
+    /** {@code POST /v1/embeddings}; {@code dim} is the model's width, for the message refusing {@code dimensions}. */
+    Embeddings embeddings(JsonNode body, int dim) {
+        JsonNode input = body.get("input");
+        if (input == null || input.isNull()) {
+            throw ApiException.invalid("input", "missing_field", "\"input\" is required");
+        }
+        String format = body.path("encoding_format").asText("float");
+        if (!format.equals("float") && !format.equals("base64")) {
+            throw ApiException.invalid("encoding_format", "encoding_format must be \"float\" or \"base64\", got '"
+                    + format + "'");
+        }
+        if (body.hasNonNull("dimensions")) {
+            throw ApiException.invalid("dimensions", "dimensions is not supported (the model's are " + dim + ")");
+        }
+        List<int[]> inputs = new ArrayList<>();
+        if (input.isTextual()) {
+            inputs.add(tokenizer.encode(input.asText(), tokenizer.addBosByDefault(), true));
+        } else if (input.isArray() && !input.isEmpty() && input.get(0).isIntegralNumber()) {
+            inputs.add(tokenIds(input, "input", tokenizer.vocabSize()));
+        } else if (input.isArray() && !input.isEmpty()) {
+            for (int i = 0; i < input.size(); i++) {
+                JsonNode item = input.get(i);
+                if (item.isTextual()) {
+                    inputs.add(tokenizer.encode(item.asText(), tokenizer.addBosByDefault(), true));
+                } else if (item.isArray() && !item.isEmpty()) {
+                    inputs.add(tokenIds(item, "input[" + i + "]", tokenizer.vocabSize()));
+                } else {
+                    throw ApiException.invalid("input", "input[" + i + "] must be a string or an array of token ids");
+                }
+            }
+        } else {
+            throw ApiException.invalid("input", "\"input\" must be a string, an array of strings, or token ids");
+        }
+        int tokens = 0;
+        for (int i = 0; i < inputs.size(); i++) {
+            int n = inputs.get(i).length;
+            if (n == 0) {
+                throw ApiException.invalid("input", "input " + i + " is empty");
+            }
+            if (n > slotContext) {
+                throw ApiException.invalid("input", "context_length_exceeded", "input " + i + " is " + n
+                        + " tokens but a slot's context holds " + slotContext);
+            }
+            tokens += n;
+        }
+        return new Embeddings(inputs, format.equals("base64"), tokens);
+    }
+
+    /** What {@code POST /tokenize} asks for: the ids, and whether to answer with their pieces. */
+    record Tokenize(int[] ids, boolean withPieces) {
+    }
+
+    /** {@code POST /tokenize} (llama.cpp's server's endpoint). */
+    Tokenize tokenize(JsonNode body) {
+        JsonNode content = body.get("content");
+        if (content == null || !content.isTextual()) {
+            throw ApiException.invalid("content", "\"content\" must be a string");
+        }
+        boolean addSpecial = bool(body, "add_special", false);
+        boolean parseSpecial = bool(body, "parse_special", true);
+        boolean withPieces = bool(body, "with_pieces", false);
+        int[] ids = tokenizer.encode(content.asText(), addSpecial && tokenizer.addBosByDefault(),
+                addSpecial && tokenizer.addEosByDefault(), parseSpecial);
+        return new Tokenize(ids, withPieces);
+    }
+
+    /** {@code POST /detokenize}: the token ids to turn into text. */
+    int[] detokenize(JsonNode body) {
+        JsonNode tokens = body.get("tokens");
+        if (tokens == null || !tokens.isArray()) {
+            throw ApiException.invalid("tokens", "\"tokens\" must be an array of token ids");
+        }
+        return tokenIds(tokens, "tokens", tokenizer.vocabSize());
+    }
+
     private Completion completion(JsonNode body, int[] prompt, Integer maxTokens, List<String> stops, int endOfTurn,
             int topLogprobs) {
         Integer n = integer(body, "n", 1, Integer.MAX_VALUE);

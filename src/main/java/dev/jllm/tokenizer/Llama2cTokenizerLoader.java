@@ -54,8 +54,10 @@ public final class Llama2cTokenizerLoader {
         }
 
         String expected = vocabSize > 0 ? " of " + vocabSize : "";
-        List<String> pieces = new ArrayList<>(Math.max(vocabSize, 16));
-        List<Float> scoreList = new ArrayList<>(Math.max(vocabSize, 16));
+        // A token takes at least 8 bytes of the file: the model's vocabulary size sizes nothing the file cannot hold.
+        int capacity = Math.max(16, Math.min(vocabSize, in.remaining() / 8));
+        List<String> pieces = new ArrayList<>(capacity);
+        List<Float> scoreList = new ArrayList<>(capacity);
         while (vocabSize > 0 ? pieces.size() < vocabSize : in.hasRemaining()) {
             int id = pieces.size();
             if (in.remaining() < 8) {

@@ -1,0 +1,163 @@
+package dev.jllm;
+
+import com.code_intelligence.jazzer.api.BugDetectors;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
+
+/**
+ * What every fuzz target checks (issue 16): a parser given any bytes either returns a result or throws the project's
+ * own one-line exception for that family of input. Any other exception, an {@link Error} ({@code OutOfMemoryError},
+ * {@code StackOverflowError}), more heap allocated than the input's size allows, or a file touched outside the fuzz
+ * directory is a finding. A hang is one too: each target carries a {@code @Timeout}, which Jazzer hands to libFuzzer as
+ * {@code -timeout} when fuzzing and JUnit enforces when the corpus is replayed.
+ *
+ * <p>Heap: the bytes the parsing thread allocates (com.sun.management.ThreadMXBean, an event count, unlike time) bound
+ * the parser's peak heap from above, since nothing can be live that was never allocated. The budget is a per-target
+ * multiple of the input's size plus {@link #FIXED_ALLOCATION}; an input over budget is parsed a second time and
+ * measured again, so that one-time work (class initialisation, call sites linked on first use) does not count.
+ */
+public final class FuzzContract {
+
+    /** One-time and size-independent work: exception messages, small tables, JSON parser buffers. */
+    public static final long FIXED_ALLOCATION = 4L << 20;
+
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static Path directory;
+
+    private FuzzContract() {
+    }
+
+    /** The body of a fuzz target: parse the input, use the result. */
+    @FunctionalInterface
+    public interface Parse {
+        void run() throws Exception;
+    }
+
+    /**
+     * Runs {@code parse} and checks the contract.
+     *
+     * @param target            names the target in findings
+     * @param inputBytes        the size of the input, for the heap budget
+     * @param bytesPerInputByte the target's heap budget per input byte (stated and measured in the target)
+     * @param own               which exceptions are the project's own answer for this input family
+     */
+    public static void check(String target, long inputBytes, long bytesPerInputByte, Predicate<Throwable> own,
+            Parse parse) {
+        long budget = FIXED_ALLOCATION + bytesPerInputByte * inputBytes;
+        long allocated = measure(target, own, parse);
+        if (allocated > budget) {
+            allocated = measure(target, own, parse);
+            if (allocated > budget) {
+                throw new AssertionError(target + ": allocated " + allocated + " bytes of heap for an input of "
+                        + inputBytes + " bytes (budget " + budget + " = " + bytesPerInputByte + " per byte + "
+                        + FIXED_ALLOCATION + ")");
+            }
+        }
+    }
+
+    /**
+     * {@link #check} with a budget that does not scale with the input: what a chat template may build is bounded by
+     * {@code TemplateLimits}, not by the template's length.
+     */
+    public static void checkWithin(String target, long budget, Predicate<Throwable> own, Parse parse) {
+        long allocated = measure(target, own, parse);
+        if (allocated > budget) {
+            allocated = measure(target, own, parse);
+            if (allocated > budget) {
+                throw new AssertionError(target + ": allocated " + allocated + " bytes of heap (budget " + budget + ")");
+            }
+        }
+    }
+
+    /** Exceptions of these types (and their subtypes). */
+    @SafeVarargs
+    public static Predicate<Throwable> oneOf(Class<? extends RuntimeException>... types) {
+        return t -> Stream.of(types).anyMatch(type -> type.isInstance(t));
+    }
+
+    /**
+     * Runs part of a target whose failure is also the project's own answer (a tokenizer built from a model file that
+     * loaded): such an exception, with a one-line message, ends the part; anything else goes on to {@link #check}.
+     */
+    public static void attempt(String target, Predicate<Throwable> own, Parse part) throws Exception {
+        try {
+            part.run();
+        } catch (RuntimeException e) {
+            if (!own.test(e)) {
+                throw e;
+            }
+            requireOneLine(target, e);
+        }
+    }
+
+    private static long measure(String target, Predicate<Throwable> own, Parse parse) {
+        long before = THREADS.getCurrentThreadAllocatedBytes();
+        try (var unused = BugDetectors.setFilePathTraversalAllowPath(FuzzContract::insideDirectory)) {
+            parse.run();
+        } catch (Throwable t) {
+            if (!own.test(t)) {
+                throw new AssertionError(target + ": " + t.getClass().getName() + " escaped (expected a result or the"
+                        + " project's own exception): " + t.getMessage(), t);
+            }
+            requireOneLine(target, t);
+        }
+        return THREADS.getCurrentThreadAllocatedBytes() - before;
+    }
+
+    private static void requireOneLine(String target, Throwable t) {
+        String message = t.getMessage();
+        if (message == null || message.isBlank() || message.contains("\n") || message.contains("\r")) {
+            throw new AssertionError(target + ": " + t.getClass().getSimpleName() + " without a one-line message: "
+                    + message, t);
+        }
+    }
+
+    /** The directory fuzz targets write their inputs to (one per JVM, removed when it exits). */
+    public static synchronized Path directory() {
+        if (directory == null) {
+            try {
+                directory = Files.createTempDirectory("jllm-fuzz").toRealPath();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            Path dir = directory;
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> delete(dir)));
+        }
+        return directory;
+    }
+
+    /**
+     * Writes {@code data} to {@code name} (a path relative to the fuzz directory; each target uses its own folder, so
+     * that one target's files are never beside another's) and returns its path, replacing the previous input.
+     */
+    public static Path write(String name, byte[] data) {
+        try {
+            Path file = directory().resolve(name);
+            Files.createDirectories(file.getParent());
+            return Files.write(file, data);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static boolean insideDirectory(Path path) {
+        Path dir = directory();
+        Path absolute = path.toAbsolutePath().normalize();
+        return absolute.startsWith(dir) || absolute.startsWith(dir.toAbsolutePath());
+    }
+
+    private static void delete(Path dir) {
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException | UncheckedIOException e) {
+            // a temporary directory left behind is not worth failing the run for
+        }
+    }
+}
