@@ -4,6 +4,8 @@
 #        bench/fuzz.sh TARGET [MINUTES]       fuzz one target (Class#method or a unique part of it), 10 minutes by default
 #        bench/fuzz.sh all [MINUTES]          every target in turn, MINUTES each
 #        bench/fuzz.sh seeds                  rewrite the seed inputs from ../shared (FuzzSeeds)
+#        bench/fuzz.sh keep TARGET [KB]       keep a small cover of what fuzzing reached: libFuzzer's set-cover merge of
+#                                             the generated corpus, its inputs of at most KB (4) KiB, as cov-<sha1>
 # ./mvnw verify only replays the saved corpora (src/test/resources/**/*FuzzTestInputs/). Fuzzing runs at nice 19 in
 # its own build directory (target-fuzz), keeps its growing corpus in .cifuzz-corpus/ (not committed) and writes each
 # input that breaks a target's contract into that target's Inputs directory as crash-<sha1>: fix the parser, keep the
@@ -39,23 +41,56 @@ fuzz_one() {
   return $status
 }
 
+one_target() {
+  local matches
+  matches=$(targets | grep -F -- "$1" || true)
+  if [[ $(printf '%s\n' "$matches" | grep -c .) -ne 1 ]]; then
+    echo "fuzz: '$1' names $(printf '%s\n' "$matches" | grep -c .) targets; bench/fuzz.sh list shows them" >&2; exit 2
+  fi
+  echo "$matches"
+}
+
+tools_build() {
+  tools="$root/target-fuzz-tools"
+  ./mvnw -q -B test-compile dependency:build-classpath -DbuildDir="$tools" -Dmdep.includeScope=test \
+      -Dmdep.outputFile="$tools/test.classpath" >&2
+  classpath="$tools/test-classes:$tools/classes:$(cat "$tools/test.classpath")"
+}
+
 case "${1:-}" in
   list) targets ;;
   seeds)
-    build="$root/target-fuzz-seeds"
-    ./mvnw -q -B test-compile dependency:build-classpath -DbuildDir="$build" -Dmdep.includeScope=test \
-        -Dmdep.outputFile="$build/test.classpath" >&2
-    "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector -cp "$build/test-classes:$build/classes:$(cat "$build/test.classpath")" \
-        dev.jllm.FuzzSeeds src/test/resources 2> >(grep -v 'incubator modules' >&2) ;;
+    tools_build
+    "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector -cp "$classpath" dev.jllm.FuzzSeeds src/test/resources \
+        2> >(grep -v 'incubator modules' >&2) ;;
+  keep)
+    target=$(one_target "${2:-}")
+    cls=$(grep -rl --include="${target%%#*}.java" '@FuzzTest' src/test/java | head -1)
+    pkg=$(dirname "${cls#src/test/java/}")
+    fqcn="${pkg//\//.}.${target%%#*}"
+    generated=".cifuzz-corpus/$fqcn/${target#*#}"
+    inputs="src/test/resources/$pkg/${target%%#*}Inputs/${target#*#}"
+    [[ -d "$generated" ]] || { echo "fuzz: no generated corpus in $generated (fuzz first)" >&2; exit 1; }
+    tools_build
+    merged=$(mktemp -d)
+    # what the corpus already holds counts as covered: only inputs that reach more are added to it
+    find "$inputs" -maxdepth 1 -type f ! -name 'cov-*' -exec cp {} "$merged/" \;
+    nice -n 19 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector -cp "$classpath" com.code_intelligence.jazzer.Jazzer \
+        --target_class="$fqcn" --target_method="${target#*#}" -merge=1 -set_cover_merge=1 "$merged" "$generated" \
+        >"$tools/keep.log" 2>&1 || { tail -20 "$tools/keep.log" >&2; exit 1; }
+    rm -f "$inputs"/cov-*
+    kept=0
+    for f in $(find "$merged" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}'); do
+      if [[ $(stat -c %s "$f") -le $(( ${3:-4} * 1024 )) ]]; then
+        cp "$f" "$inputs/cov-$(sha1sum "$f" | cut -c1-40)"; kept=$((kept + 1))
+      fi
+    done
+    echo "fuzz: kept $kept new inputs of the set cover in $inputs ($(du -sh "$inputs" | cut -f1) with the seeds)" >&2
+    rm -rf "$merged" ;;
   all)
     failed=0
     for t in $(targets); do fuzz_one "$t" "${2:-10}" || failed=1; done
     exit $failed ;;
-  ""|-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
-  *)
-    matches=$(targets | grep -F -- "$1" || true)
-    if [[ $(printf '%s\n' "$matches" | grep -c .) -ne 1 ]]; then
-      echo "fuzz: '$1' names $(printf '%s\n' "$matches" | grep -c .) targets; bench/fuzz.sh list shows them" >&2; exit 2
-    fi
-    fuzz_one "$matches" "${2:-10}" ;;
+  ""|-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) fuzz_one "$(one_target "$1")" "${2:-10}" ;;
 esac
