@@ -5,8 +5,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Reads Meta's Llama 3 {@code tokenizer.model} in tiktoken's format: one token per line, its bytes in base64, a space,
@@ -119,9 +121,33 @@ public final class TiktokenLoader {
     static List<String> merges(List<String> byRank, Map<String, Integer> ranks) {
         List<String> merges = new ArrayList<>(byRank.size() * 3);
         long[] local = new long[64];
+        // The halves are looked up only when a token of their length and hash exists: cutting out every prefix and
+        // suffix of a token of n characters would cost n^2 (a 4 KB line of base64 made 26 MB of substrings).
+        // String.hashCode of each prefix and suffix is computed incrementally, in O(n) for the token.
+        Set<Long> lengthsAndHashes = new HashSet<>(byRank.size() * 2);
         for (String token : byRank) {
+            lengthsAndHashes.add(lengthAndHash(token.length(), token.hashCode()));
+        }
+        int[] suffixHash = new int[64];
+        for (String token : byRank) {
+            int length = token.length();
+            if (suffixHash.length < length + 1) {
+                suffixHash = new int[Math.max(length + 1, suffixHash.length * 2)];
+            }
+            suffixHash[length] = 0;
+            int power = 1;
+            for (int i = length - 1; i >= 0; i--) {
+                suffixHash[i] = token.charAt(i) * power + suffixHash[i + 1];
+                power *= 31;
+            }
+            int prefixHash = 0;
             int n = 0;
-            for (int split = 1; split < token.length(); split++) {
+            for (int split = 1; split < length; split++) {
+                prefixHash = 31 * prefixHash + token.charAt(split - 1);
+                if (!lengthsAndHashes.contains(lengthAndHash(split, prefixHash))
+                        || !lengthsAndHashes.contains(lengthAndHash(length - split, suffixHash[split]))) {
+                    continue;
+                }
                 Integer left = ranks.get(token.substring(0, split));
                 Integer right = ranks.get(token.substring(split));
                 if (left != null && right != null) {
@@ -139,6 +165,10 @@ public final class TiktokenLoader {
             }
         }
         return merges;
+    }
+
+    private static long lengthAndHash(int length, int hash) {
+        return ((long) length << 32) | (hash & 0xFFFFFFFFL);
     }
 
     private static String abbreviate(String s) {
