@@ -76,6 +76,26 @@ public final class FuzzContract {
         }
     }
 
+    /**
+     * What every loader's config must satisfy, whatever the format: the forward pass divides, rotates pairs and takes
+     * logarithms of these numbers, so a value outside these ranges must have been refused in one line instead.
+     */
+    public static void requireSaneConfig(String target, dev.jllm.model.LlamaConfig c) {
+        boolean sane = c.dim() > 0 && c.layers() > 0 && c.heads() > 0 && c.kvHeads() > 0 && c.hiddenDim() > 0
+                && c.vocabSize() > 0 && c.contextLength() > 0 && c.headDim() > 0 && c.heads() % c.kvHeads() == 0
+                && c.ropeDim() > 0 && c.ropeDim() % 2 == 0 && c.ropeDim() <= c.headDim()
+                && c.ropeTheta() > 0 && Float.isFinite(c.ropeTheta()) && c.rmsEps() > 0 && Float.isFinite(c.rmsEps());
+        var s = c.ropeScaling();
+        if (s != null) {
+            sane &= s.factor() > 0 && Float.isFinite(s.factor()) && s.lowFreqFactor() > 0
+                    && Float.isFinite(s.lowFreqFactor()) && s.highFreqFactor() > 0 && Float.isFinite(s.highFreqFactor())
+                    && s.originalContextLength() > 0;
+        }
+        if (!sane) {
+            throw new AssertionError(target + ": loaded a config no model can run with: " + c);
+        }
+    }
+
     /** Exceptions of these types (and their subtypes). */
     @SafeVarargs
     public static Predicate<Throwable> oneOf(Class<? extends RuntimeException>... types) {

@@ -321,8 +321,8 @@ public final class HfModelLoader {
         }
         // transformers 5 writes rope_theta and the scaling together as rope_parameters (rope_type "default" is none).
         JsonNode rope = c.path("rope_parameters");
-        float theta = (float) (rope.has("rope_theta") ? rope : c).path("rope_theta").asDouble(10000.0);
-        float eps = (float) c.path("rms_norm_eps").asDouble(1e-6);
+        float theta = positiveNumber(file, rope.has("rope_theta") ? rope : c, "rope_theta", 10000.0);
+        float eps = positiveNumber(file, c, "rms_norm_eps", 1e-6);
         LlamaConfig.RopeScaling scaling = null;
         JsonNode rs = c.path("rope_scaling");
         if (!rs.isObject() && rope.isObject() && !rope.path("rope_type").asText("default").equals("default")) {
@@ -334,14 +334,27 @@ public final class HfModelLoader {
                 throw new ModelFormatException(file + ": rope_scaling of type '" + type
                         + "' is not supported (only llama3)");
             }
-            scaling = new LlamaConfig.RopeScaling((float) rs.path("factor").asDouble(8.0),
-                    (float) rs.path("low_freq_factor").asDouble(1.0), (float) rs.path("high_freq_factor").asDouble(4.0),
-                    rs.path("original_max_position_embeddings").asInt(8192));
+            scaling = new LlamaConfig.RopeScaling(positiveNumber(file, rs, "factor", 8.0),
+                    positiveNumber(file, rs, "low_freq_factor", 1.0), positiveNumber(file, rs, "high_freq_factor", 4.0),
+                    positive(file, rs, "original_max_position_embeddings", 8192));
         }
         if (c.path("attention_bias").asBoolean(false) || c.path("mlp_bias").asBoolean(false)) {
             throw new ModelFormatException(file + ": attention_bias/mlp_bias are not supported");
         }
         return new LlamaConfig(dim, layers, heads, kvHeads, hidden, vocab, context, headDim, headDim, theta, eps, scaling);
+    }
+
+    /** A positive finite number ({@code fallback} when absent); a string, zero, a negative or NaN is refused. */
+    private static float positiveNumber(Path file, JsonNode c, String key, double fallback) {
+        JsonNode n = c.path(key);
+        if (n.isMissingNode() || n.isNull()) {
+            return (float) fallback;
+        }
+        float value = (float) n.asDouble();
+        if (!n.isNumber() || !(value > 0) || !Float.isFinite(value)) {
+            throw new ModelFormatException(file + ": '" + key + "' is " + n + " (expected a positive number)");
+        }
+        return value;
     }
 
     private static int positive(Path file, JsonNode c, String key, int fallback) {

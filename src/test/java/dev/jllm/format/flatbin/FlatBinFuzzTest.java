@@ -49,6 +49,7 @@ public class FlatBinFuzzTest {
         FuzzContract.check("flat FP16", input.length, BYTES_PER_BYTE, OWN, () -> {
             FlatBinLoader.looksLikeFlatBin(file);
             try (ModelFile model = FlatBinLoader.load(file)) {
+                FuzzContract.requireSaneConfig(model.format(), model.config());
                 model.tensors().values().forEach(t -> t.byteSize());
             }
         });

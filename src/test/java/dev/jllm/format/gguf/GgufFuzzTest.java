@@ -106,9 +106,10 @@ public class GgufFuzzTest {
                         FuzzedTokenizers.exercise(spec);
                     }
                 });
-                GgufReader.llamaConfig(gguf);
+                FuzzContract.requireSaneConfig("GGUF", GgufReader.llamaConfig(gguf));
             }
             try (ModelFile model = GgufReader.load(NAME, data, Arena.ofConfined())) {
+                FuzzContract.requireSaneConfig("GGUF", model.config());
                 model.tensors().values().forEach(t -> t.byteSize());
             }
         });

@@ -89,6 +89,7 @@ public class Llama2cFuzzTest {
         FuzzContract.check("llama2.c checkpoint", input.length, BYTES_PER_BYTE, OWN, () -> {
             Llama2cLoader.looksLikeLlama2c(file);
             try (ModelFile model = Llama2cLoader.load(file)) {
+                FuzzContract.requireSaneConfig(model.format(), model.config());
                 model.tensors().values().forEach(t -> t.byteSize());
             }
         });

@@ -77,6 +77,7 @@ public class LumiFuzzTest {
         FuzzContract.check("lumi .lmw", input.length, BYTES_PER_BYTE, OWN, () -> {
             LumiLoader.isLumi(file);
             try (ModelFile model = LumiLoader.load(file)) {
+                FuzzContract.requireSaneConfig(model.format(), model.config());
                 model.tensors().values().forEach(t -> t.byteSize());
             }
         });

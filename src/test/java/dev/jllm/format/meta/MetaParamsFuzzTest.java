@@ -74,6 +74,7 @@ public class MetaParamsFuzzTest {
         FuzzContract.write("meta/params.json", input);
         FuzzContract.check("params.json", input.length + shardBytes, BYTES_PER_BYTE, OWN, () -> {
             try (ModelFile model = MetaCheckpointLoader.load(dir)) {
+                FuzzContract.requireSaneConfig(model.format(), model.config());
                 model.tensors().values().forEach(t -> t.byteSize());
             }
         });

@@ -54,6 +54,7 @@ public class TorchCheckpointFuzzTest {
         FuzzContract.check("PyTorch checkpoint", input.length, BYTES_PER_BYTE, OWN, () -> {
             TorchCheckpointLoader.isTorchCheckpoint(file);
             try (ModelFile model = TorchCheckpointLoader.load(file)) {
+                FuzzContract.requireSaneConfig(model.format(), model.config());
                 model.tensors().values().forEach(t -> t.byteSize());
             }
         });

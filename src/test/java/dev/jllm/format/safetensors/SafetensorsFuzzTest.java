@@ -87,6 +87,6 @@ public class SafetensorsFuzzTest {
     void configJson(byte[] input) {
         Path file = FuzzContract.write("hf-config/config.json", input);
         FuzzContract.check("config.json", input.length, BYTES_PER_BYTE, OWN,
-                () -> HfModelLoader.config(file, HfModelLoader.readJson(file)));
+                () -> FuzzContract.requireSaneConfig("config.json", HfModelLoader.config(file, HfModelLoader.readJson(file))));
     }
 }
