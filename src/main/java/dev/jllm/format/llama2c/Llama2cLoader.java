@@ -42,8 +42,9 @@ public final class Llama2cLoader {
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = channel.size();
             Llama2cHeader header = Llama2cHeader.parse(path, readStart(channel, size), size);
-            Layout layout = layout(header);
-            checkSize(path, header, layout, size);
+            // the size first: a header claiming thousands of layers must not cost a tensor list before it is refused
+            checkSize(path, header, layout(header, false).size(), size);
+            Layout layout = layout(header, true);
             MemorySegment file = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (Slot slot : layout.slots()) {
@@ -74,7 +75,7 @@ public final class Llama2cLoader {
             if (Llama2cHeader.hasMagic(start)) {
                 return true;
             }
-            return layout(Llama2cHeader.parse(path, start, size)).size() == size;
+            return layout(Llama2cHeader.parse(path, start, size), false).size() == size;
         } catch (IOException | ModelFormatException e) {
             return false;
         }
@@ -117,23 +118,31 @@ public final class Llama2cLoader {
     private record Layout(List<Slot> slots, long size) {
     }
 
-    /** Walks the file from the end of the header, placing tensors one after another. */
+    /** Walks the file from the end of the header, placing tensors one after another (or only counting bytes). */
     private static final class Walker {
         private final List<Slot> slots = new ArrayList<>();
+        private final boolean withSlots;
         private long offset;
 
-        Walker(long start) {
+        Walker(long start, boolean withSlots) {
             offset = start;
+            this.withSlots = withSlots;
         }
 
         void add(String name, TensorType type, long... shape) {
             Slot slot = new Slot(name, type, shape, offset);
-            slots.add(slot);
+            if (withSlots) {
+                slots.add(slot);
+            }
             offset += type.bytesFor(slot.elements());
         }
 
         /** A stacked array {@code [layers][...]}: one slice per layer, named {@code blk.N.<name>}. */
         void addPerLayer(int layers, String name, TensorType type, long... shape) {
+            if (!withSlots) {
+                offset += layers * type.bytesFor(new Slot(name, type, shape, offset).elements());
+                return;
+            }
             for (int l = 0; l < layers; l++) {
                 add("blk." + l + "." + name, type, shape);
             }
@@ -144,14 +153,15 @@ public final class Llama2cLoader {
         }
     }
 
-    private static Layout layout(Llama2cHeader h) {
+    /** Every tensor in file order ({@code withSlots}), or only the file size the header implies. */
+    private static Layout layout(Llama2cHeader h, boolean withSlots) {
         int dim = h.dim();
         int hidden = h.hiddenDim();
         int layers = h.layers();
         int vocab = h.vocabRows();
         int kvDim = h.kvDim();
         TensorType f32 = GgmlType.F32;
-        Walker w = new Walker(h.headerBytes());
+        Walker w = new Walker(h.headerBytes(), withSlots);
         switch (h.version()) {
             case 0 -> {
                 // run.c's memory_map_weights
@@ -195,8 +205,7 @@ public final class Llama2cLoader {
         return new Layout(List.copyOf(w.slots), w.offset);
     }
 
-    private static void checkSize(Path path, Llama2cHeader h, Layout layout, long size) {
-        long expected = layout.size();
+    private static void checkSize(Path path, Llama2cHeader h, long expected, long size) {
         if (size == expected) {
             return;
         }
