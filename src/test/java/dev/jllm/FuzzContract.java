@@ -77,6 +77,23 @@ public final class FuzzContract {
     }
 
     /**
+     * A model file's target: the input is written to {@code name} (in the fuzz directory), recognised by content as
+     * {@code ModelLoaders} does, and loaded; a model that loads has a {@linkplain #requireSaneConfig sane config} and
+     * tensors inside the file.
+     */
+    public static void checkModelFile(String target, byte[] input, String name, long bytesPerInputByte,
+            Predicate<Throwable> own, Predicate<Path> recognise, java.util.function.Function<Path, dev.jllm.format.ModelFile> load) {
+        Path file = write(name, input);
+        check(target, input.length, bytesPerInputByte, own, () -> {
+            recognise.test(file);
+            try (dev.jllm.format.ModelFile model = load.apply(file)) {
+                requireSaneConfig(target, model.config());
+                model.tensors().values().forEach(t -> t.byteSize());
+            }
+        });
+    }
+
+    /**
      * What every loader's config must satisfy, whatever the format: the forward pass divides, rotates pairs and takes
      * logarithms of these numbers, so a value outside these ranges must have been refused in one line instead.
      */

@@ -3,11 +3,9 @@ package dev.jllm.format.flatbin;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.jllm.FuzzContract;
 import dev.jllm.FuzzSeeds;
-import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -45,13 +43,7 @@ public class FlatBinFuzzTest {
     @FuzzTest
     @Timeout(30)
     void header(byte[] input) {
-        Path file = FuzzContract.write("flatbin/model.bin", input);
-        FuzzContract.check("flat FP16", input.length, BYTES_PER_BYTE, OWN, () -> {
-            FlatBinLoader.looksLikeFlatBin(file);
-            try (ModelFile model = FlatBinLoader.load(file)) {
-                FuzzContract.requireSaneConfig(model.format(), model.config());
-                model.tensors().values().forEach(t -> t.byteSize());
-            }
-        });
+        FuzzContract.checkModelFile("flat FP16", input, "flatbin/model.bin", BYTES_PER_BYTE, OWN,
+                FlatBinLoader::looksLikeFlatBin, FlatBinLoader::load);
     }
 }

@@ -3,7 +3,6 @@ package dev.jllm.format.llama2c;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.jllm.FuzzContract;
 import dev.jllm.FuzzSeeds;
-import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -85,13 +84,7 @@ public class Llama2cFuzzTest {
     @FuzzTest
     @Timeout(30)
     void checkpoint(byte[] input) {
-        Path file = FuzzContract.write("llama2c/model.bin", input);
-        FuzzContract.check("llama2.c checkpoint", input.length, BYTES_PER_BYTE, OWN, () -> {
-            Llama2cLoader.looksLikeLlama2c(file);
-            try (ModelFile model = Llama2cLoader.load(file)) {
-                FuzzContract.requireSaneConfig(model.format(), model.config());
-                model.tensors().values().forEach(t -> t.byteSize());
-            }
-        });
+        FuzzContract.checkModelFile("llama2.c checkpoint", input, "llama2c/model.bin", BYTES_PER_BYTE, OWN,
+                Llama2cLoader::looksLikeLlama2c, Llama2cLoader::load);
     }
 }

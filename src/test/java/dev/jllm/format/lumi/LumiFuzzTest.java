@@ -4,12 +4,10 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.jllm.FuzzContract;
 import dev.jllm.FuzzSeeds;
 import dev.jllm.SharedTestData;
-import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
 import dev.jllm.tokenizer.TokenizerException;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -73,13 +71,7 @@ public class LumiFuzzTest {
     @FuzzTest
     @Timeout(30)
     void lmw(byte[] input) {
-        Path file = FuzzContract.write("lumi/model.lmw", input);
-        FuzzContract.check("lumi .lmw", input.length, BYTES_PER_BYTE, OWN, () -> {
-            LumiLoader.isLumi(file);
-            try (ModelFile model = LumiLoader.load(file)) {
-                FuzzContract.requireSaneConfig(model.format(), model.config());
-                model.tensors().values().forEach(t -> t.byteSize());
-            }
-        });
+        FuzzContract.checkModelFile("lumi .lmw", input, "lumi/model.lmw", BYTES_PER_BYTE, OWN, LumiLoader::isLumi,
+                LumiLoader::load);
     }
 }

@@ -4,11 +4,9 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.jllm.FuzzContract;
 import dev.jllm.FuzzSeeds;
 import dev.jllm.SharedTestData;
-import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
 import dev.jllm.format.meta.TorchCheckpointLoader;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -50,13 +48,7 @@ public class TorchCheckpointFuzzTest {
     @FuzzTest
     @Timeout(30)
     void checkpoint(byte[] input) {
-        Path file = FuzzContract.write("pytorch/model.pt", input);
-        FuzzContract.check("PyTorch checkpoint", input.length, BYTES_PER_BYTE, OWN, () -> {
-            TorchCheckpointLoader.isTorchCheckpoint(file);
-            try (ModelFile model = TorchCheckpointLoader.load(file)) {
-                FuzzContract.requireSaneConfig(model.format(), model.config());
-                model.tensors().values().forEach(t -> t.byteSize());
-            }
-        });
+        FuzzContract.checkModelFile("PyTorch checkpoint", input, "pytorch/model.pt", BYTES_PER_BYTE, OWN,
+                TorchCheckpointLoader::isTorchCheckpoint, TorchCheckpointLoader::load);
     }
 }
