@@ -68,12 +68,13 @@ record FlatBinLayout(int dim, int layers, int heads, int kvHeads, int vocabSize,
         return list;
     }
 
-    /** The exact file size this header implies. */
+    /**
+     * The exact file size this header implies: the sizes of {@link #tensors()}, counted without building the list (a
+     * header claiming thousands of layers must not cost a tensor list before the file's size refuses it).
+     */
     long fileSize() {
-        long values = 0;
-        for (Entry e : tensors()) {
-            values += e.elements();
-        }
+        long perLayer = 2L * dim + 2L * dim * qDim() + 2L * dim * kvDim() + 3L * dim * hiddenDim;
+        long values = 2L * dim * vocabSize + dim + layers * perLayer;
         return HEADER_BYTES + BYTES_PER_VALUE * values;
     }
 
