@@ -1,0 +1,40 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * ggml's Q5_K ({@code block_q5_K}, 176 bytes per 256 values): as Q4_K (fp16 d, fp16 dmin, 12 bytes of scales and
+ * minimums, then 128 bytes of nibbles in four runs of 32), with 32 bytes of fifth bits between the scales and the
+ * nibbles: bit 2c of byte l is the fifth bit of element 64c + l, bit 2c + 1 that of element 64c + 32 + l.
+ * value = (d * scale) * q - dmin * min.
+ */
+final class Q5_KBlocks extends BlockDecoder {
+
+    Q5_KBlocks() {
+        super(GgmlType.Q5_K, true, Minimum.SCALED);
+    }
+
+    @Override
+    void unpack(MemorySegment data, long firstBlock, int blocks, UnpackedBlocks out) {
+        long at = firstBlock * blockBytes;
+        for (int b = 0; b < blocks; b++, at += blockBytes) {
+            out.d[b] = BlockBits.f16(data, at);
+            out.dmin[b] = BlockBits.f16(data, at + 2);
+            BlockBits.scaleMinK4(data, at + 4, out.scales, out.mins, 16 * b);
+            ByteVector fifth = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16, ByteOrder.LITTLE_ENDIAN);
+            for (int c = 0; c < 4; c++) {
+                ByteVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 48 + 32 * c,
+                        ByteOrder.LITTLE_ENDIAN);
+                ByteVector lowFifth = fifth.lanewise(VectorOperators.LSHR, 2 * c).and((byte) 1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                ByteVector highFifth = fifth.lanewise(VectorOperators.LSHR, 2 * c + 1).and((byte) 1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                v.and((byte) 0x0F).or(lowFifth).intoArray(out.q, 256 * b + 64 * c);
+                v.lanewise(VectorOperators.LSHR, 4).or(highFifth).intoArray(out.q, 256 * b + 64 * c + 32);
+            }
+        }
+    }
+}
