@@ -3,7 +3,7 @@ package dev.jllm.cli;
 import dev.jllm.convert.ModelConverter;
 import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelLoaders;
-import dev.jllm.tensor.GgmlType;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.tokenizer.TokenizerFiles;
 import dev.jllm.tokenizer.TokenizerSpec;
 import java.io.IOException;
@@ -22,8 +22,6 @@ import picocli.CommandLine.Parameters;
                 + " Norms stay F32. The output appears only when complete."})
 final class ConvertCommand extends IoCommand implements Runnable {
 
-    private static final Map<String, GgmlType> TYPES = Map.of("f32", GgmlType.F32, "f16", GgmlType.F16,
-            "bf16", GgmlType.BF16, "q8_0", GgmlType.Q8_0, "q4_0", GgmlType.Q4_0);
     private static final Map<String, ModelConverter.Target> TARGETS = Map.of("gguf", ModelConverter.Target.GGUF,
             "flatbin", ModelConverter.Target.FLATBIN, "hf", ModelConverter.Target.HF,
             "llama2c", ModelConverter.Target.LLAMA2C);
@@ -38,7 +36,9 @@ final class ConvertCommand extends IoCommand implements Runnable {
     @Option(names = "--to", required = true, paramLabel = "FORMAT", description = "gguf, flatbin, hf or llama2c.")
     String to;
 
-    @Option(names = "--type", paramLabel = "TYPE", description = "f32, f16, bf16, q8_0 or q4_0.")
+    @Option(names = "--type", paramLabel = "TYPE",
+            description = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m (llama-quantize's Q4_K_M mixture; GGUF"
+                    + " only).")
     String typeName;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",
@@ -55,11 +55,12 @@ final class ConvertCommand extends IoCommand implements Runnable {
         if (target == null) {
             throw new UserInputException("unknown --to '" + to + "' (expected gguf, flatbin, hf or llama2c)");
         }
-        GgmlType type = null;
+        QuantMix type = null;
         if (typeName != null) {
-            type = TYPES.get(typeName.toLowerCase(Locale.ROOT));
+            type = QuantMix.parse(typeName);
             if (type == null) {
-                throw new UserInputException("unknown --type '" + typeName + "' (expected f32, f16, bf16, q8_0 or q4_0)");
+                throw new UserInputException("unknown --type '" + typeName + "' (expected "
+                        + QuantMix.namesInWords() + ")");
             }
         }
         Path dir = output.toAbsolutePath().getParent();

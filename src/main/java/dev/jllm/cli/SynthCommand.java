@@ -1,10 +1,10 @@
 package dev.jllm.cli;
 
 import dev.jllm.format.gguf.GgufWriter;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.synth.ModelShape;
 import dev.jllm.synth.SyntheticModel;
 import dev.jllm.synth.Vocabulary;
-import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import picocli.CommandLine.Command;
@@ -20,20 +19,20 @@ import picocli.CommandLine.Option;
 
 @Command(name = "synth", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Write a LLaMA GGUF model with random weights (normal, std 0.02) for benchmarks.",
-            "Every 2-D matrix (token embedding and output included) gets --type; norms stay F32. Named shapes: "
+            "Every 2-D matrix (token embedding and output included) gets --type (q4_k_m: llama-quantize's Q4_K_M "
+                + "mixture of Q4_K and Q6_K); norms stay F32. Named shapes: "
                 + "stories15M, stories110M, tinyllama-1.1b, llama-3.2-1b, llama-2-7b, llama-3-8b; or give --dim, "
                 + "--layers, --heads and --hidden (the other dimension options override a named shape's)."})
 final class SynthCommand extends IoCommand implements Runnable {
 
     /** Files at least this large show progress. */
     private static final long PROGRESS_MIN_BYTES = 16L << 20;
-    private static final Map<String, GgmlType> TYPES = Map.of("f32", GgmlType.F32, "f16", GgmlType.F16,
-            "bf16", GgmlType.BF16, "q8_0", GgmlType.Q8_0, "q4_0", GgmlType.Q4_0);
 
     @Option(names = "--shape", paramLabel = "NAME", description = "A named shape (see above).")
     String shapeName;
 
-    @Option(names = "--type", required = true, paramLabel = "TYPE", description = "f32, f16, bf16, q8_0 or q4_0.")
+    @Option(names = "--type", required = true, paramLabel = "TYPE",
+            description = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m.")
     String typeName;
 
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE.gguf", description = "The file to write (replaced if it exists).")
@@ -76,9 +75,10 @@ final class SynthCommand extends IoCommand implements Runnable {
 
     @Override
     public void run() {
-        GgmlType type = TYPES.get(typeName.toLowerCase(Locale.ROOT));
-        if (type == null) {
-            throw new UserInputException("unknown --type '" + typeName + "' (expected f32, f16, bf16, q8_0 or q4_0)");
+        QuantMix mix = QuantMix.parse(typeName);
+        if (mix == null) {
+            throw new UserInputException("unknown --type '" + typeName + "' (expected "
+                    + QuantMix.namesInWords() + ")");
         }
         Vocabulary vocabulary = vocab != null ? Vocabulary.fromGguf(vocab) : null;
         ModelShape shape = shape(vocabulary);
@@ -98,7 +98,7 @@ final class SynthCommand extends IoCommand implements Runnable {
         if (threadCount < 1) {
             throw new UserInputException("--threads " + threadCount + " (expected at least 1)");
         }
-        SyntheticModel.Options options = new SyntheticModel.Options(shape, type, vocabulary, seed, threadCount);
+        SyntheticModel.Options options = new SyntheticModel.Options(shape, mix, vocabulary, seed, threadCount);
 
         ExecutorService pool = Executors.newFixedThreadPool(threadCount, r -> {
             Thread t = new Thread(r, "synth-worker");
