@@ -8,6 +8,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -71,6 +72,12 @@ final class BlockKernel implements Kernel {
     private static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
     private static final VectorSpecies<Integer> I256 = IntVector.SPECIES_256;
     private static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
+    private static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
+    /** Lanes 8 .. 15 of a 16-lane int vector: the pairs of the second 16 values of 32. */
+    private static final VectorMask<Integer> UPPER_EIGHT = VectorMask.fromLong(IntVector.SPECIES_512, 0xFF00L);
 
     private static final ThreadLocal<UnpackedBlocks> UNPACKED = ThreadLocal.withInitial(UnpackedBlocks::new);
     private static final ThreadLocal<float[]> VALUES = ThreadLocal.withInitial(() -> new float[CHUNK_VALUES]);
@@ -236,9 +243,8 @@ final class BlockKernel implements Kernel {
         int[] groupSums = blocks.minimum == BlockDecoder.Minimum.SCALED ? x.groupSums() : null;
         int size = blocks.blockSize;
         UnpackedBlocks u = UNPACKED.get();
-        FloatVector low = FloatVector.zero(KernelVectors.FLOATS4);
-        FloatVector high = FloatVector.zero(KernelVectors.FLOATS4);
-        float[] minLanes = new float[4];
+        FloatVector acc = FloatVector.zero(F256);
+        float minLane0 = 0f, minLane1 = 0f, minLane2 = 0f, minLane3 = 0f;
         float mins = 0f;
         long firstBlock = first / size;
         int total = count / size;
@@ -248,63 +254,92 @@ final class BlockKernel implements Kernel {
             for (int k = 0; k < n; k++) {
                 int at = xOffset + (done + k) * size;
                 int xBlock = at / size;
-                float d = u.d[k] * xd[xBlock];
+                float dx = xd[xBlock];
                 switch (minimumSum) {
                     case NONE -> {
                     }
                     case PRODUCTS_APART -> mins += u.dmin[k] * xs[xBlock];
-                    case IN_LANES -> {
-                        float dmin = -(xd[xBlock] * u.dmin[k]);
-                        int g = at / BlockDecoder.SCALE_GROUP;
-                        int slot = k * 16;
-                        FloatVector dminv = FloatVector.broadcast(KernelVectors.FLOATS4, dmin);
-                        low = minimumPairs(u, slot, groupSums, g, 0).fma(dminv, low);
-                        high = minimumPairs(u, slot, groupSums, g, 8).fma(dminv, high);
-                    }
+                    case IN_LANES -> acc = minimumPairs(u, k * 16, groupSums, at / BlockDecoder.SCALE_GROUP)
+                            .fma(FloatVector.broadcast(F256, -(dx * u.dmin[k])), acc);
                     case FOUR_LANES_APART -> {
-                        float dmin = -(xd[xBlock] * u.dmin[k]);
+                        float dmin = -(dx * u.dmin[k]);
+                        int slot = k * 16;
                         int g = at / BlockDecoder.SCALE_GROUP;
-                        for (int m = 0; m < 4; m++) {
-                            int pair = u.mins[k * 16 + 4 * m] * (groupSums[g + 4 * m] + groupSums[g + 4 * m + 1])
-                                    + u.mins[k * 16 + 4 * m + 2] * (groupSums[g + 4 * m + 2] + groupSums[g + 4 * m + 3]);
-                            minLanes[m] = Math.fma((float) pair, dmin, minLanes[m]);
-                        }
+                        minLane0 = Math.fma((float) fourLane(u, slot, groupSums, g), dmin, minLane0);
+                        minLane1 = Math.fma((float) fourLane(u, slot + 4, groupSums, g + 4), dmin, minLane1);
+                        minLane2 = Math.fma((float) fourLane(u, slot + 8, groupSums, g + 8), dmin, minLane2);
+                        minLane3 = Math.fma((float) fourLane(u, slot + 12, groupSums, g + 12), dmin, minLane3);
                     }
                     case ONE_APART -> {
-                        float dmin = -(xd[xBlock] * u.dmin[k]);
                         int g = at / BlockDecoder.SCALE_GROUP;
                         int sum = 0;
                         for (int j = 0; j < 16; j++) {
                             sum += u.mins[k * 16 + j] * groupSums[g + j];
                         }
-                        mins = Math.fma(dmin, (float) sum, mins);
+                        mins = Math.fma(-(dx * u.dmin[k]), (float) sum, mins);
                     }
                 }
-                IntVector pairsLow = IntVector.zero(I256);
-                IntVector pairsHigh = IntVector.zero(I256);
-                for (int c = 0; c < size; c += 32) {
-                    int q = k * size + c;
-                    pairsLow = pairsLow.add(scaledPairs(u, q, a, at + c));
-                    pairsHigh = pairsHigh.add(scaledPairs(u, q + 16, a, at + c + 16));
-                }
-                FloatVector dv = FloatVector.broadcast(KernelVectors.FLOATS4, d);
-                low = quads(pairsLow).fma(dv, low);
-                high = quads(pairsHigh).fma(dv, high);
+                FloatVector lanes = WIDE ? laneSums(u, k, a, at) : laneSumsNarrow(u, k, a, at);
+                acc = lanes.fma(FloatVector.broadcast(F256, u.d[k] * dx), acc);
             }
             done += n;
         }
-        FloatVector sum = low.add(high);
-        float result = (sum.lane(0) + sum.lane(2)) + (sum.lane(1) + sum.lane(3));
+        float result = ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
+                + ((acc.lane(1) + acc.lane(5)) + (acc.lane(3) + acc.lane(7)));
         return switch (minimumSum) {
             case NONE, IN_LANES -> result;
             case PRODUCTS_APART, ONE_APART -> result + mins;
-            case FOUR_LANES_APART -> result + ((minLanes[0] + minLanes[2]) + (minLanes[1] + minLanes[3]));
+            case FOUR_LANES_APART -> result + ((minLane0 + minLane2) + (minLane1 + minLane3));
         };
     }
 
     /**
+     * The eight int lane sums of unpacked block k against the activation shorts from {@code at} (lane j: values
+     * 4j .. 4j+3 of every 32, times their scale), as floats (exact: each is below 2^24). Products of quants and
+     * activations in 16-bit lanes (|q a| is at most 128 * 128), summed in pairs as ints, times the scale, accumulated
+     * over the block, and the pairs of pairs added as longs. (Kept small: C2 must inline it, or the vector it returns
+     * would be allocated.)
+     */
+    private FloatVector laneSums(UnpackedBlocks u, int k, short[] a, int at) {
+        int size = blocks.blockSize;
+        IntVector pairs = IntVector.zero(I512);
+        for (int c = 0; c < size; c += 32) {
+            int q = k * size + c;
+            IntVector p = ((ShortVector) ByteVector.fromArray(B256, u.q, q)
+                    .convertShape(VectorOperators.B2S, S512, 0)).mul(ShortVector.fromArray(S512, a, at + c))
+                    .reinterpretAsInts();
+            IntVector pair = p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                    .add(p.lanewise(VectorOperators.ASHR, 16));
+            if (blocks.hasScales) {
+                int g = q / BlockDecoder.SCALE_GROUP;
+                pair = pair.mul(IntVector.broadcast(I512, u.scales[g]).blend(u.scales[g + 1], UPPER_EIGHT));
+            }
+            pairs = pairs.add(pair);
+        }
+        LongVector longs = pairs.reinterpretAsLongs();
+        return (FloatVector) longs.lanewise(VectorOperators.LSHL, 32).lanewise(VectorOperators.ASHR, 32)
+                .add(longs.lanewise(VectorOperators.ASHR, 32)).convertShape(VectorOperators.L2F, F256, 0);
+    }
+
+    /** As {@link #laneSums} in 256-bit (and narrower) vectors, for CPUs without 512-bit ones. */
+    private FloatVector laneSumsNarrow(UnpackedBlocks u, int k, short[] a, int at) {
+        int size = blocks.blockSize;
+        float[] lanes = new float[8];
+        for (int half = 0; half < 2; half++) {
+            IntVector pairs = IntVector.zero(I256);
+            for (int c = 16 * half; c < size; c += 32) {
+                pairs = pairs.add(scaledPairs(u, k * size + c, a, at + c));
+            }
+            for (int j = 0; j < 4; j++) {
+                lanes[4 * half + j] = pairs.lane(2 * j) + pairs.lane(2 * j + 1);
+            }
+        }
+        return FloatVector.fromArray(F256, lanes, 0);
+    }
+
+    /**
      * Unpacked quants {@code q .. q + 16} (one scale group) times activation shorts {@code at .. at + 16}, in 16-bit
-     * lanes (|q a| is at most 128 * 128), summed in pairs (lane m: values 2m and 2m + 1) and times the group's scale.
+     * lanes, summed in pairs (lane m: values 2m and 2m + 1) and times the group's scale.
      */
     private IntVector scaledPairs(UnpackedBlocks u, int q, short[] a, int at) {
         ShortVector products = ((ShortVector) ByteVector.fromArray(B128, u.q, q)
@@ -315,22 +350,18 @@ final class BlockKernel implements Kernel {
         return blocks.hasScales ? pairs.mul(u.scales[q / BlockDecoder.SCALE_GROUP]) : pairs;
     }
 
-    /** Lanes 2j and 2j + 1 of eight int lanes added (exactly, as longs), as four floats. */
-    private static FloatVector quads(IntVector pairs) {
-        LongVector longs = pairs.reinterpretAsLongs();
-        return (FloatVector) longs.lanewise(VectorOperators.LSHL, 32).lanewise(VectorOperators.ASHR, 32)
-                .add(longs.lanewise(VectorOperators.ASHR, 32)).convertShape(VectorOperators.L2F,
-                        KernelVectors.FLOATS4, 0);
+    /** Q2_K's minimum products, lane m: min_2m S_2m + min_2m+1 S_2m+1 (exact), as floats. */
+    private static FloatVector minimumPairs(UnpackedBlocks u, int slot, int[] groupSums, int g) {
+        float[] pairs = new float[8];
+        for (int m = 0; m < 8; m++) {
+            pairs[m] = u.mins[slot + 2 * m] * groupSums[g + 2 * m] + u.mins[slot + 2 * m + 1] * groupSums[g + 2 * m + 1];
+        }
+        return FloatVector.fromArray(F256, pairs, 0);
     }
 
-    /** Q2_K's minimum products for lanes from {@code lane} (four of them): min_2m S_2m + min_2m+1 S_2m+1, as floats. */
-    private static FloatVector minimumPairs(UnpackedBlocks u, int slot, int[] groupSums, int g, int lane) {
-        float[] pairs = new float[4];
-        for (int m = 0; m < 4; m++) {
-            int j = lane + 2 * m;
-            pairs[m] = u.mins[slot + j] * groupSums[g + j] + u.mins[slot + j + 1] * groupSums[g + j + 1];
-        }
-        return FloatVector.fromArray(KernelVectors.FLOATS4, pairs, 0);
+    /** Q4_K's minimum lane: min_2m T_2m + min_2m+1 T_2m+1 (T: the activation sums over 32 values) from slot 4m. */
+    private static int fourLane(UnpackedBlocks u, int slot, int[] groupSums, int g) {
+        return u.mins[slot] * (groupSums[g] + groupSums[g + 1]) + u.mins[slot + 2] * (groupSums[g + 2] + groupSums[g + 3]);
     }
 
     private float dotBlockSums(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {

@@ -3,6 +3,7 @@ package dev.jllm.tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -22,16 +23,14 @@ final class Q2_KBlocks extends BlockDecoder {
         for (int b = 0; b < blocks; b++, at += blockBytes) {
             out.d[b] = BlockBits.f16(data, at + 80);
             out.dmin[b] = BlockBits.f16(data, at + 82);
-            for (int g = 0; g < 16; g++) {
-                int sc = BlockBits.byteAt(data, at + g);
-                out.scales[16 * b + g] = (short) (sc & 0xF);
-                out.mins[16 * b + g] = (short) (sc >>> 4);
-            }
+            BlockBits.nibblePairs16(data, at, out.scales, out.mins, 16 * b);
             for (int n = 0; n < 2; n++) {
-                ByteVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16 + 32 * n,
-                        ByteOrder.LITTLE_ENDIAN);
+                ShortVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16 + 32 * n,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
                 for (int j = 0; j < 4; j++) {
-                    v.lanewise(VectorOperators.LSHR, 2 * j).and((byte) 3).intoArray(out.q, 256 * b + 128 * n + 32 * j);
+                    // On 16-bit lanes with a mask: x86 has no byte shifts.
+                    v.lanewise(VectorOperators.LSHR, 2 * j).and((short) 0x0303).reinterpretAsBytes()
+                            .intoArray(out.q, 256 * b + 128 * n + 32 * j);
                 }
             }
         }

@@ -3,6 +3,7 @@ package dev.jllm.tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -24,20 +25,18 @@ final class Q3_KBlocks extends BlockDecoder {
         long at = firstBlock * blockBytes;
         for (int b = 0; b < blocks; b++, at += blockBytes) {
             out.d[b] = BlockBits.f16(data, at + 108);
-            for (int g = 0; g < 16; g++) {
-                int low = BlockBits.byteAt(data, at + 96 + g % 8) >>> (4 * (g / 8)) & 0xF;
-                int high = BlockBits.byteAt(data, at + 96 + 8 + g % 4) >>> (2 * (g / 4)) & 3;
-                out.scales[16 * b + g] = (short) ((low | high << 4) - 32);
-            }
-            ByteVector hmask = ByteVector.fromMemorySegment(BlockBits.B256, data, at, ByteOrder.LITTLE_ENDIAN);
+            BlockBits.q3Scales(data, at + 96, out.scales, 16 * b);
+            ShortVector hmask = ByteVector.fromMemorySegment(BlockBits.B256, data, at, ByteOrder.LITTLE_ENDIAN)
+                    .reinterpretAsShorts();
             for (int n = 0; n < 2; n++) {
-                ByteVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 32 + 32 * n,
-                        ByteOrder.LITTLE_ENDIAN);
+                ShortVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 32 + 32 * n,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
                 for (int j = 0; j < 4; j++) {
-                    ByteVector highBit = hmask.lanewise(VectorOperators.LSHR, 4 * n + j).and((byte) 1)
+                    // Shifts and masks on 16-bit lanes: bits stay within their byte (x86 has no byte shifts).
+                    ShortVector highBit = hmask.lanewise(VectorOperators.LSHR, 4 * n + j).and((short) 0x0101)
                             .lanewise(VectorOperators.LSHL, 2);
-                    v.lanewise(VectorOperators.LSHR, 2 * j).and((byte) 3).add(highBit).sub((byte) 4)
-                            .intoArray(out.q, 256 * b + 128 * n + 32 * j);
+                    v.lanewise(VectorOperators.LSHR, 2 * j).and((short) 0x0303).or(highBit).reinterpretAsBytes()
+                            .sub((byte) 4).intoArray(out.q, 256 * b + 128 * n + 32 * j);
                 }
             }
         }

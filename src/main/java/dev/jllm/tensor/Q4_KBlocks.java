@@ -3,6 +3,7 @@ package dev.jllm.tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -25,10 +26,12 @@ final class Q4_KBlocks extends BlockDecoder {
             out.dmin[b] = BlockBits.f16(data, at + 2);
             BlockBits.scaleMinK4(data, at + 4, out.scales, out.mins, 16 * b);
             for (int c = 0; c < 4; c++) {
-                ByteVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16 + 32 * c,
-                        ByteOrder.LITTLE_ENDIAN);
-                v.and((byte) 0x0F).intoArray(out.q, 256 * b + 64 * c);
-                v.lanewise(VectorOperators.LSHR, 4).intoArray(out.q, 256 * b + 64 * c + 32);
+                ShortVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16 + 32 * c,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
+                // On 16-bit lanes with masks: x86 has no byte shifts.
+                v.and((short) 0x0F0F).reinterpretAsBytes().intoArray(out.q, 256 * b + 64 * c);
+                v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F0F).reinterpretAsBytes()
+                        .intoArray(out.q, 256 * b + 64 * c + 32);
             }
         }
     }

@@ -3,6 +3,7 @@ package dev.jllm.tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -24,16 +25,18 @@ final class Q5_KBlocks extends BlockDecoder {
             out.d[b] = BlockBits.f16(data, at);
             out.dmin[b] = BlockBits.f16(data, at + 2);
             BlockBits.scaleMinK4(data, at + 4, out.scales, out.mins, 16 * b);
-            ByteVector fifth = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16, ByteOrder.LITTLE_ENDIAN);
+            ShortVector fifth = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 16, ByteOrder.LITTLE_ENDIAN)
+                    .reinterpretAsShorts();
             for (int c = 0; c < 4; c++) {
-                ByteVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 48 + 32 * c,
-                        ByteOrder.LITTLE_ENDIAN);
-                ByteVector lowFifth = fifth.lanewise(VectorOperators.LSHR, 2 * c).and((byte) 1)
-                        .lanewise(VectorOperators.LSHL, 4);
-                ByteVector highFifth = fifth.lanewise(VectorOperators.LSHR, 2 * c + 1).and((byte) 1)
-                        .lanewise(VectorOperators.LSHL, 4);
-                v.and((byte) 0x0F).or(lowFifth).intoArray(out.q, 256 * b + 64 * c);
-                v.lanewise(VectorOperators.LSHR, 4).or(highFifth).intoArray(out.q, 256 * b + 64 * c + 32);
+                ShortVector v = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 48 + 32 * c,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
+                // Shifts and masks on 16-bit lanes: each byte's bits stay within the byte (x86 has no byte shifts).
+                ShortVector bits = fifth.lanewise(VectorOperators.LSHR, 2 * c);
+                v.and((short) 0x0F0F).or(bits.and((short) 0x0101).lanewise(VectorOperators.LSHL, 4))
+                        .reinterpretAsBytes().intoArray(out.q, 256 * b + 64 * c);
+                v.lanewise(VectorOperators.LSHR, 4).and((short) 0x0F0F)
+                        .or(bits.lanewise(VectorOperators.LSHL, 3).and((short) 0x1010))
+                        .reinterpretAsBytes().intoArray(out.q, 256 * b + 64 * c + 32);
             }
         }
     }

@@ -3,6 +3,7 @@ package dev.jllm.tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -23,26 +24,30 @@ final class Q6_KBlocks extends BlockDecoder {
         long at = firstBlock * blockBytes;
         for (int b = 0; b < blocks; b++, at += blockBytes) {
             out.d[b] = BlockBits.f16(data, at + 208);
-            for (int g = 0; g < 16; g++) {
-                out.scales[16 * b + g] = (short) data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 192 + g);
-            }
+            BlockBits.signedBytes16(data, at + 192, out.scales, 16 * b);
             for (int n = 0; n < 2; n++) {
-                ByteVector low0 = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 64 * n, ByteOrder.LITTLE_ENDIAN);
-                ByteVector low1 = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 64 * n + 32,
-                        ByteOrder.LITTLE_ENDIAN);
-                ByteVector high = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 128 + 32 * n,
-                        ByteOrder.LITTLE_ENDIAN);
+                ShortVector low0 = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 64 * n,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
+                ShortVector low1 = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 64 * n + 32,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
+                ShortVector high = ByteVector.fromMemorySegment(BlockBits.B256, data, at + 128 + 32 * n,
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsShorts();
                 int base = 256 * b + 128 * n;
-                sixBits(low0.and((byte) 0x0F), high, 0).intoArray(out.q, base);
-                sixBits(low1.and((byte) 0x0F), high, 2).intoArray(out.q, base + 32);
-                sixBits(low0.lanewise(VectorOperators.LSHR, 4), high, 4).intoArray(out.q, base + 64);
-                sixBits(low1.lanewise(VectorOperators.LSHR, 4), high, 6).intoArray(out.q, base + 96);
+                // Shifts and masks on 16-bit lanes: each byte's bits stay within the byte (x86 has no byte shifts).
+                low0.and(LOW_NIBBLES).or(high.and(TWO_BITS).lanewise(VectorOperators.LSHL, 4)).reinterpretAsBytes()
+                        .sub((byte) 32).intoArray(out.q, base);
+                low1.and(LOW_NIBBLES).or(high.lanewise(VectorOperators.LSHL, 2).and(TWO_BITS_AT_4))
+                        .reinterpretAsBytes().sub((byte) 32).intoArray(out.q, base + 32);
+                low0.lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLES).or(high.and(TWO_BITS_AT_4))
+                        .reinterpretAsBytes().sub((byte) 32).intoArray(out.q, base + 64);
+                low1.lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLES)
+                        .or(high.lanewise(VectorOperators.LSHR, 2).and(TWO_BITS_AT_4)).reinterpretAsBytes()
+                        .sub((byte) 32).intoArray(out.q, base + 96);
             }
         }
     }
 
-    private static ByteVector sixBits(ByteVector low, ByteVector high, int shift) {
-        return low.or(high.lanewise(VectorOperators.LSHR, shift).and((byte) 3).lanewise(VectorOperators.LSHL, 4))
-                .sub((byte) 32);
-    }
+    private static final short LOW_NIBBLES = 0x0F0F;
+    private static final short TWO_BITS = 0x0303;
+    private static final short TWO_BITS_AT_4 = 0x3030;
 }

@@ -88,7 +88,13 @@ public final class DecodeKernelBench {
                     data.set(KernelVectors.SHORT_LE, at, Float.floatToFloat16((float) random.nextGaussian() * 0.02f));
                 }
             }
-            default -> throw new IllegalArgumentException("type " + type);
+            default -> {
+                BlockSamples.Type model = BlockSamples.of(type);
+                if (model == null) {
+                    throw new IllegalArgumentException("type " + type);
+                }
+                BlockSamples.fill(model, random, data, Math.toIntExact(data.byteSize() / type.blockBytes));
+            }
         }
     }
 }
