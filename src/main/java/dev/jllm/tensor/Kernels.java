@@ -25,9 +25,10 @@ final class Kernels {
     static final BlockKernel IQ4_NL = lanes(new IQ4_NLBlocks(), ActivationFormat.Q8_0, MinimumSum.NONE);
     static final BlockKernel Q2_K = lanes(new Q2_KBlocks(), ActivationFormat.Q8_K, MinimumSum.IN_LANES);
     static final BlockKernel Q3_K = lanes(new Q3_KBlocks(), ActivationFormat.Q8_K, MinimumSum.NONE);
-    static final BlockKernel Q4_K = lanes(new Q4_KBlocks(), ActivationFormat.Q8_K, MinimumSum.FOUR_LANES_APART);
+    static final BlockKernel Q4_K = lanes(new Q4_KBlocks(), ActivationFormat.Q8_K, MinimumSum.FOUR_LANES_APART,
+            KDecodeTiles.Q4_K);
     static final BlockKernel Q5_K = lanes(new Q5_KBlocks(), ActivationFormat.Q8_K, MinimumSum.ONE_APART);
-    static final BlockKernel Q6_K = lanes(new Q6_KBlocks(), ActivationFormat.Q8_K, MinimumSum.NONE);
+    static final BlockKernel Q6_K = lanes(new Q6_KBlocks(), ActivationFormat.Q8_K, MinimumSum.NONE, KDecodeTiles.Q6_K);
     static final BlockKernel IQ4_XS = lanes(new IQ4_XSBlocks(), ActivationFormat.Q8_K, MinimumSum.NONE);
 
     private static BlockKernel lanes(BlockDecoder blocks, ActivationFormat format, MinimumSum minimums) {
