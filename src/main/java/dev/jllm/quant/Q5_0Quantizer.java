@@ -32,16 +32,7 @@ final class Q5_0Quantizer implements Quantizer {
         Quantizer.checkBlocks(GgmlType.Q5_0, src, srcOffset, count, dst, dstOffset);
         long out = dstOffset;
         for (int b = srcOffset; b < srcOffset + count; b += BLOCK, out += BLOCK_BYTES) {
-            float amax = 0f;
-            float max = 0f;
-            for (int j = 0; j < BLOCK; j++) {
-                float v = src[b + j];
-                if (amax < Math.abs(v)) {
-                    amax = Math.abs(v);
-                    max = v;
-                }
-            }
-            float d = max / -16;
+            float d = Q4_0Quantizer.signedMax(src, b, BLOCK) / -16;
             float id = d != 0f ? 1.0f / d : 0f;
             dst.set(SHORT_LE, out, Halfs.toF16(d));
             int qh = 0;
