@@ -1,6 +1,7 @@
 package dev.jllm.tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Set;
 import jdk.incubator.vector.ByteVector;
@@ -32,9 +33,10 @@ final class KDecodeTiles implements RowTiles {
     private static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
     private static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
     private static final VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
+    private static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VectorMask<Integer> UPPER_EIGHT = VectorMask.fromLong(I512, 0xFF00L);
 
-    private static final ThreadLocal<short[][]> SCALES = ThreadLocal.withInitial(() -> new short[2][16]);
+    private static final ThreadLocal<short[]> SCALES = ThreadLocal.withInitial(() -> new short[16]);
 
     private final GgmlType type;
 
@@ -59,10 +61,9 @@ final class KDecodeTiles implements RowTiles {
             LaneTiles.INSTANCE.productRows(kernel, data, cols, rowStart, rowEnd, rows, x, out);
             return;
         }
-        short[][] scratch = SCALES.get();
+        short[] scales = SCALES.get();
         for (int r = rowStart; r < rowEnd; r++) {
-            out[r] = type == GgmlType.Q4_K ? q4k(data, r, cols, x, scratch[0], scratch[1]) : q6k(data, r, cols, x,
-                    scratch[0]);
+            out[r] = type == GgmlType.Q4_K ? q4k(data, r, cols, x) : q6k(data, r, cols, x, scales);
         }
     }
 
@@ -71,8 +72,7 @@ final class KDecodeTiles implements RowTiles {
      * {@code scale * q * a} in 16 int lanes of pairs, then four float lanes of the minimum terms apart, as
      * {@code ggml_vec_dot_q4_K_q8_K}.
      */
-    private static float q4k(MemorySegment data, int r, int cols, PreparedActivations x, short[] scales,
-            short[] mins) {
+    private static float q4k(MemorySegment data, int r, int cols, PreparedActivations x) {
         short[] a = x.shorts();
         float[] xd = x.scales();
         int[] groupSums = x.groupSums();
@@ -81,18 +81,28 @@ final class KDecodeTiles implements RowTiles {
         FloatVector acc = FloatVector.zero(F256);
         float m0 = 0f, m1 = 0f, m2 = 0f, m3 = 0f;
         for (int b = 0; b < blocks; b++, at += 144) {
-            BlockBits.scaleMinK4(data, at + 4, scales, mins, 0);
+            // get_scale_min_k4 in two words (scalar work runs beside the vector work; storing the scales from a
+            // vector and reading them back one by one cost a quarter of the time): bytes 0-3 of packed hold scales
+            // 0-3, bytes 4-7 minimums 0-3 (low 6 bits, their top 2 bits the high bits of scales and minimums 4-7),
+            // the nibbles of top the low 4 bits of scales (low nibble) and minimums (high nibble) 4-7.
+            long packed = data.get(BlockBits.LONG_LE, at + 4);
+            int top = data.get(INT_LE, at + 12);
+            long low6 = packed & 0x3F3F3F3F3F3F3F3FL;
+            int scales47 = (top & 0x0F0F0F0F) | (((int) (packed >>> 6) & 0x03030303) << 4);
+            int mins47 = ((top >>> 4) & 0x0F0F0F0F) | (((int) (packed >>> 38) & 0x03030303) << 4);
+            long sc = (low6 & 0xFFFFFFFFL) | ((long) scales47 << 32);
+            long mn = (low6 >>> 32) | ((long) mins47 << 32);
             float dx = xd[b];
             float dmin = -(dx * BlockBits.f16(data, at + 2));
             int g = 16 * b;
-            m0 = Math.fma((float) (mins[0] * (groupSums[g] + groupSums[g + 1])
-                    + mins[2] * (groupSums[g + 2] + groupSums[g + 3])), dmin, m0);
-            m1 = Math.fma((float) (mins[4] * (groupSums[g + 4] + groupSums[g + 5])
-                    + mins[6] * (groupSums[g + 6] + groupSums[g + 7])), dmin, m1);
-            m2 = Math.fma((float) (mins[8] * (groupSums[g + 8] + groupSums[g + 9])
-                    + mins[10] * (groupSums[g + 10] + groupSums[g + 11])), dmin, m2);
-            m3 = Math.fma((float) (mins[12] * (groupSums[g + 12] + groupSums[g + 13])
-                    + mins[14] * (groupSums[g + 14] + groupSums[g + 15])), dmin, m3);
+            m0 = Math.fma((float) ((int) (mn & 0xFF) * (groupSums[g] + groupSums[g + 1])
+                    + (int) ((mn >>> 8) & 0xFF) * (groupSums[g + 2] + groupSums[g + 3])), dmin, m0);
+            m1 = Math.fma((float) ((int) ((mn >>> 16) & 0xFF) * (groupSums[g + 4] + groupSums[g + 5])
+                    + (int) ((mn >>> 24) & 0xFF) * (groupSums[g + 6] + groupSums[g + 7])), dmin, m1);
+            m2 = Math.fma((float) ((int) ((mn >>> 32) & 0xFF) * (groupSums[g + 8] + groupSums[g + 9])
+                    + (int) ((mn >>> 40) & 0xFF) * (groupSums[g + 10] + groupSums[g + 11])), dmin, m2);
+            m3 = Math.fma((float) ((int) ((mn >>> 48) & 0xFF) * (groupSums[g + 12] + groupSums[g + 13])
+                    + (int) (mn >>> 56) * (groupSums[g + 14] + groupSums[g + 15])), dmin, m3);
             IntVector pairs = IntVector.zero(I512);
             int xa = 256 * b;
             for (int c = 0; c < 4; c++) {
@@ -102,16 +112,17 @@ final class KDecodeTiles implements RowTiles {
                         .reinterpretAsInts();
                 IntVector high = v.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, a, xa + 64 * c + 32))
                         .reinterpretAsInts();
-                low = low.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
-                        .add(low.lanewise(VectorOperators.ASHR, 16)).mul(scales[4 * c]);
-                high = high.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
-                        .add(high.lanewise(VectorOperators.ASHR, 16)).mul(scales[4 * c + 2]);
+                // ((p << 16) + p) >> 16: the sum of the two 16-bit products in an int lane (|sum| < 2^15); the
+                // same with 32 bits below for pairs of int lanes
+                low = low.lanewise(VectorOperators.LSHL, 16).add(low).lanewise(VectorOperators.ASHR, 16)
+                        .mul((int) (sc >>> (16 * c)) & 0xFF);
+                high = high.lanewise(VectorOperators.LSHL, 16).add(high).lanewise(VectorOperators.ASHR, 16)
+                        .mul((int) (sc >>> (16 * c + 8)) & 0xFF);
                 pairs = pairs.add(low).add(high);
             }
             LongVector longs = pairs.reinterpretAsLongs();
-            FloatVector lanes = (FloatVector) longs.lanewise(VectorOperators.LSHL, 32)
-                    .lanewise(VectorOperators.ASHR, 32).add(longs.lanewise(VectorOperators.ASHR, 32))
-                    .convertShape(VectorOperators.L2F, F256, 0);
+            FloatVector lanes = (FloatVector) longs.lanewise(VectorOperators.LSHL, 32).add(longs)
+                    .lanewise(VectorOperators.ASHR, 32).convertShape(VectorOperators.L2F, F256, 0);
             acc = lanes.fma(FloatVector.broadcast(F256, BlockBits.f16(data, at) * dx), acc);
         }
         float result = ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
@@ -148,15 +159,13 @@ final class KDecodeTiles implements RowTiles {
                             .lanewise(VectorOperators.LSHL, 4)).sub((short) 32);
                     IntVector p = q.mul(ShortVector.fromArray(S512, a, xa + 128 * n + 32 * k)).reinterpretAsInts();
                     int s = 8 * n + 2 * k;
-                    pairs = pairs.add(p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
-                            .add(p.lanewise(VectorOperators.ASHR, 16))
+                    pairs = pairs.add(p.lanewise(VectorOperators.LSHL, 16).add(p).lanewise(VectorOperators.ASHR, 16)
                             .mul(IntVector.broadcast(I512, scales[s]).blend(scales[s + 1], UPPER_EIGHT)));
                 }
             }
             LongVector longs = pairs.reinterpretAsLongs();
-            FloatVector lanes = (FloatVector) longs.lanewise(VectorOperators.LSHL, 32)
-                    .lanewise(VectorOperators.ASHR, 32).add(longs.lanewise(VectorOperators.ASHR, 32))
-                    .convertShape(VectorOperators.L2F, F256, 0);
+            FloatVector lanes = (FloatVector) longs.lanewise(VectorOperators.LSHL, 32).add(longs)
+                    .lanewise(VectorOperators.ASHR, 32).convertShape(VectorOperators.L2F, F256, 0);
             acc = lanes.fma(FloatVector.broadcast(F256, BlockBits.f16(data, at + 208) * xd[b]), acc);
         }
         return ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
