@@ -159,6 +159,7 @@ public final class ChatTemplate {
                 case TYPE -> ChatTemplateException.Kind.TYPE;
                 case UNDEFINED -> ChatTemplateException.Kind.UNDEFINED;
                 case SYNTAX -> ChatTemplateException.Kind.SYNTAX;
+                case LIMIT -> ChatTemplateException.Kind.LIMIT;
             };
             throw new ChatTemplateException(name, kind, e.getMessage());
         }

@@ -18,7 +18,9 @@ public final class ChatTemplateException extends IllegalArgumentException {
         /** The template's syntax, or anything else the engine could not do. */
         SYNTAX,
         /** The template could not be found or read. */
-        SOURCE
+        SOURCE,
+        /** Rendering exceeded one of {@link TemplateLimits}' bounds (time, size, loops, nesting). */
+        LIMIT
     }
 
     private final String templateName;

@@ -6,13 +6,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jllm.io.OutputFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -154,20 +153,12 @@ public record Conversation(List<Message> messages) {
         }
     }
 
-    /** Writes the conversation as JSON atomically: a temporary file beside it, then a rename. */
+    /**
+     * Writes the conversation as JSON atomically ({@link OutputFiles}): a temporary file beside it, then a rename; a
+     * device, a folder or another special file is refused, a symbolic link gets the file it points to replaced.
+     */
     public void write(Path file) throws IOException {
-        Path absolute = file.toAbsolutePath();
-        Path dir = absolute.getParent();
-        Path temp = Files.createTempFile(dir, "." + absolute.getFileName() + ".", ".tmp");
-        try {
-            Files.writeString(temp, toJson(), StandardCharsets.UTF_8);
-            try {
-                Files.move(temp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, absolute, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(temp);
-        }
+        byte[] json = toJson().getBytes(StandardCharsets.UTF_8);
+        OutputFiles.writeStream(file, OutputFiles.Links.FOLLOW, out -> out.write(json));
     }
 }

@@ -72,6 +72,18 @@ import jinjava.javax.el.ExpressionFactory;
  */
 final class JinjaEngine {
 
+    /**
+     * jinjava's filters that Jinja2 does not have: a template using one fails in transformers too, and some of them
+     * reach further than a chat template should (parsing YAML, rendering strings as templates, regular expressions).
+     */
+    private static final java.util.Set<String> JINJAVA_ONLY_FILTERS = java.util.Set.of("add", "allow_snake_case",
+            "b64decode", "b64encode", "between_times", "bool", "cut", "datetimeformat", "format_datetime", "difference",
+            "divide", "divisible", "escapejs", "escapejson", "escape_jinjava", "format_currency", "format_date",
+            "format_number", "format_time", "fromjson", "fromyaml", "intersect", "ipaddr", "ipv4", "ipv6", "log",
+            "md5", "minus_time", "multiply", "plus_time", "regex_replace", "render", "root", "shuffle", "split",
+            "strtodate", "strtotime", "symmetric_difference", "tostring", "toyaml", "truncatehtml", "unescape_html",
+            "union", "unixtimestamp", "urldecode", "datetime", "totimestamp", "sort_by");
+
     private static final JinjaEngine INSTANCE = new JinjaEngine();
     private static final ThreadLocal<RenderState> STATE = new ThreadLocal<>();
 
@@ -84,8 +96,18 @@ final class JinjaEngine {
         }
     }
 
-    /** What a failure inside the engine was, as Python would name it. */
-    enum FailureKind { RAISED, TYPE, UNDEFINED, SYNTAX }
+    /** What a failure inside the engine was, as Python would name it; LIMIT: a bound of {@link TemplateLimits}. */
+    enum FailureKind { RAISED, TYPE, UNDEFINED, SYNTAX, LIMIT }
+
+    /**
+     * A bound of {@link TemplateLimits} was exceeded. An Error rather than an exception, so that jinjava, which catches
+     * exceptions to record them and render on, lets it through and the rendering stops at once.
+     */
+    static final class RenderLimitError extends Error {
+        RenderLimitError(String message) {
+            super(message, null, false, false);
+        }
+    }
 
     /** A failed rendering: the kind, and the message (the template's own for {@code raise_exception}). */
     static final class RenderFailure extends Exception {
@@ -97,17 +119,124 @@ final class JinjaEngine {
         }
     }
 
-    /** Per-render state: the clock, the variables passed as None, and the first failure of our own hooks. */
+    /**
+     * Per-render state: the clock, the variables passed as None, the first failure of our own hooks, and what the
+     * rendering has used of {@link TemplateLimits}.
+     */
     private static final class RenderState {
         final LocalDateTime now;
         final java.util.Set<String> noneVariables;
+        final long deadline = System.nanoTime() + TemplateLimits.MAX_TIME.toNanos();
         RenderFailure failure;
         int jinjavaErrorsBefore;
+        long loopIterations;
+        long built;
+        RenderLimitError exceeded;
 
         RenderState(LocalDateTime now, java.util.Set<String> noneVariables) {
             this.now = now;
             this.noneVariables = noneVariables;
         }
+
+        /** Throws (again, if jinjava swallowed it once) when a bound is exceeded or the time is up. */
+        void check() {
+            if (exceeded == null && System.nanoTime() - deadline > 0) {
+                exceed("rendering time (" + TemplateLimits.MAX_TIME.toMillis() / 1000.0 + " s)", "the template ran longer");
+            }
+            if (exceeded != null) {
+                throw exceeded;
+            }
+        }
+
+        RenderLimitError exceed(String bound, String what) {
+            if (exceeded == null) {
+                exceeded = new RenderLimitError("exceeds the bound on " + bound + ": " + what);
+            }
+            throw exceeded;
+        }
+    }
+
+    // ---- bounds (TemplateLimits) ----
+
+    /** Before building a string of {@code chars} characters. */
+    static void checkString(long chars) {
+        checkStringGrowth(chars, chars);
+    }
+
+    /** While a string grows (its characters are charged once it is complete): its size so far within the bound. */
+    static void checkGrowingString(long chars) {
+        checkStringGrowth(chars, 0);
+    }
+
+    private static void checkStringGrowth(long size, long added) {
+        RenderState state = STATE.get();
+        if (state == null) {
+            return;
+        }
+        state.check();
+        if (size > TemplateLimits.MAX_STRING_CHARS) {
+            state.exceed("string size (" + TemplateLimits.MAX_STRING_CHARS + " characters)", "a string of " + size
+                    + " characters");
+        }
+        charge(state, added);
+    }
+
+    /** Before building a list (or mapping) of {@code items} items. */
+    static void checkList(long items) {
+        checkListGrowth(items, items);
+    }
+
+    /** Before a list grows to {@code size} items by adding {@code added}. */
+    static void checkListGrowth(long size, long added) {
+        RenderState state = STATE.get();
+        if (state == null) {
+            return;
+        }
+        state.check();
+        if (size > TemplateLimits.MAX_LIST_ITEMS) {
+            state.exceed("list size (" + TemplateLimits.MAX_LIST_ITEMS + " items)", "a list of " + size + " items");
+        }
+        charge(state, added);
+    }
+
+    private static void charge(RenderState state, long amount) {
+        state.built += amount;
+        if (state.built > TemplateLimits.MAX_BUILT_TOTAL) {
+            state.exceed("everything built in one rendering (" + TemplateLimits.MAX_BUILT_TOTAL
+                    + " characters and list items)", "the template built more");
+        }
+    }
+
+    /** Between steps of the rendering: the time bound, and a bound exceeded earlier. */
+    static void checkTime() {
+        RenderState state = STATE.get();
+        if (state != null) {
+            state.check();
+        }
+    }
+
+    private static void loopIteration() {
+        RenderState state = STATE.get();
+        if (state == null) {
+            return;
+        }
+        state.check();
+        if (++state.loopIterations > TemplateLimits.MAX_LOOP_ITERATIONS) {
+            state.exceed("loop iterations (" + TemplateLimits.MAX_LOOP_ITERATIONS + " in all)", "the loops ran longer");
+        }
+    }
+
+    /** The size of a value the template made (a filter's result): strings and collections within their bounds. */
+    private static Object checked(Object result) {
+        Object plain = unwrap(result);
+        if (plain instanceof CharSequence s) {
+            checkString(s.length());
+        } else if (plain instanceof Collection<?> c) {
+            checkList(c.size());
+        } else if (plain instanceof Map<?, ?> m) {
+            checkList(m.size());
+        }
+        return result;
     }
 
     private JinjaEngine() {
@@ -121,6 +250,12 @@ final class JinjaEngine {
                 .withElResolver(resolver)
                 .withNestedInterpretationEnabled(false) // a message containing "{{" is text, never a template
                 .withInterperterFactory(new PythonInterpreterFactory())
+                .withMaxOutputSize(TemplateLimits.MAX_OUTPUT_CHARS)
+                .withMaxStringLength(TemplateLimits.MAX_STRING_CHARS)
+                .withMaxListSize(TemplateLimits.MAX_LIST_ITEMS)
+                .withMaxMapSize(TemplateLimits.MAX_LIST_ITEMS)
+                .withNodePreProcessor((node, interpreter) -> checkTime())
+                .withDisabled(Map.of(Context.Library.FILTER, JINJAVA_ONLY_FILTERS))
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withUseTrimmingForNotesAndExpressions(true)
                         .withEvaluateMapKeys(true)
@@ -138,6 +273,7 @@ final class JinjaEngine {
         globals.registerFunction(new ELFunctionDefinition("", "strftime_now", JinjaEngine.class, "strftimeNow",
                 Object.class));
         registerFilters(globals);
+        boundFilters(globals);
         registerTests(globals);
         globals.registerTag(new PythonForTag());
         globals.registerTag(new FilterBlockTag());
@@ -153,6 +289,15 @@ final class JinjaEngine {
      * null for None); {@code strftime_now} reads {@code now}.
      */
     String render(String source, Map<String, Object> variables, LocalDateTime now) throws RenderFailure {
+        if (source.length() > TemplateLimits.MAX_SOURCE_CHARS) {
+            throw new RenderFailure(FailureKind.LIMIT, "exceeds the bound on template size (" + TemplateLimits.MAX_SOURCE_CHARS
+                    + " characters): the source has " + source.length());
+        }
+        String tooDeep = TemplateNesting.exceeded(source, TemplateLimits.MAX_NESTING);
+        if (tooDeep != null) {
+            throw new RenderFailure(FailureKind.LIMIT, "exceeds the bound on nesting (" + TemplateLimits.MAX_NESTING
+                    + " levels): " + tooDeep);
+        }
         java.util.Set<String> none = new LinkedHashSet<>();
         variables.forEach((k, v) -> {
             if (v == null) {
@@ -165,6 +310,10 @@ final class JinjaEngine {
         RenderResult result;
         try {
             result = jinjava.renderForResult(pythonSource(source), new LinkedHashMap<>(variables));
+        } catch (RenderLimitError e) {
+            throw new RenderFailure(FailureKind.LIMIT, e.getMessage());
+        } catch (StackOverflowError e) {
+            throw new RenderFailure(FailureKind.LIMIT, "exceeds the bound on nesting: the template recursed too deeply");
         } finally {
             if (previous == null) {
                 STATE.remove();
@@ -172,7 +321,27 @@ final class JinjaEngine {
                 STATE.set(previous);
             }
         }
+        if (state.exceeded != null) {
+            throw new RenderFailure(FailureKind.LIMIT, state.exceeded.getMessage());
+        }
         List<TemplateError> errors = result.getErrors();
+        for (TemplateError e : errors) {
+            String bound = switch (e.getReason()) {
+                case OUTPUT_TOO_BIG -> "output size (" + TemplateLimits.MAX_OUTPUT_CHARS + " characters)";
+                case COLLECTION_TOO_BIG -> "list size (" + TemplateLimits.MAX_LIST_ITEMS + " items)";
+                default -> null;
+            };
+            for (Throwable cause = e.getException(); cause != null && bound == null; cause = cause.getCause()) {
+                if (cause instanceof com.hubspot.jinjava.interpret.OutputTooBigException) {
+                    bound = "string size (" + TemplateLimits.MAX_STRING_CHARS + " characters)";
+                } else if (cause instanceof com.hubspot.jinjava.interpret.CollectionTooBigException) {
+                    bound = "list size (" + TemplateLimits.MAX_LIST_ITEMS + " items)";
+                }
+            }
+            if (bound != null) {
+                throw new RenderFailure(FailureKind.LIMIT, "exceeds the bound on " + bound + ": " + describe(e));
+            }
+        }
         for (int i = 0; i < errors.size(); i++) {
             if (state.failure != null && i >= state.jinjavaErrorsBefore) {
                 break;
@@ -322,6 +491,7 @@ final class JinjaEngine {
             Object a = unwrap(left);
             Object b = unwrap(right);
             if (isString(a) && isString(b)) {
+                checkString((long) a.toString().length() + b.toString().length());
                 boolean leftMarkup = left instanceof SafeString;
                 boolean rightMarkup = right instanceof SafeString;
                 if (leftMarkup || rightMarkup) {
@@ -332,6 +502,7 @@ final class JinjaEngine {
                 return a.toString() + b;
             }
             if (a instanceof List<?> x && b instanceof List<?> y) {
+                checkList((long) x.size() + y.size());
                 List<Object> sum = new ArrayList<>(x);
                 sum.addAll(y);
                 return sum;
@@ -401,10 +572,10 @@ final class JinjaEngine {
             Object a = unwrap(left);
             Object b = unwrap(right);
             if (isInteger(b) && (isString(a) || a instanceof List<?>)) {
-                return repeat(a, ((Number) b).intValue());
+                return repeat(a, repeats((Number) b));
             }
             if (isInteger(a) && (isString(b) || b instanceof List<?>)) {
-                return repeat(b, ((Number) a).intValue());
+                return repeat(b, repeats((Number) a));
             }
             if (a instanceof Number && b instanceof Number) {
                 return NumberOperations.mul(converter, a, b);
@@ -413,15 +584,25 @@ final class JinjaEngine {
                     + PythonValues.typeName(b) + "'");
         }
 
-        private static Object repeat(Object value, int times) {
+        private static Object repeat(Object value, long times) {
             if (value instanceof List<?> list) {
+                checkList(list.size() * Math.max(0, times));
                 List<Object> out = new ArrayList<>();
                 for (int i = 0; i < times; i++) {
                     out.addAll(list);
                 }
                 return out;
             }
-            return value.toString().repeat(Math.max(0, times));
+            checkString(value.toString().length() * Math.max(0, times));
+            return value.toString().repeat((int) Math.max(0, times));
+        }
+
+        /** The count, saturated so that a huge one still fails the size bound rather than wrapping around. */
+        private static long repeats(Number n) {
+            if (n instanceof java.math.BigInteger big) {
+                return big.bitLength() > 31 ? (big.signum() > 0 ? Integer.MAX_VALUE : 0) : big.longValue();
+            }
+            return Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, n.longValue()));
         }
 
         @Override
@@ -522,9 +703,15 @@ final class JinjaEngine {
         @Override
         public Object eval(Bindings bindings, ELContext context) {
             Object value = super.eval(bindings, context);
-            return value == null && defined(getName()) ? DEFINED_NONE : value;
+            return value == null && (defined(getName()) || GLOBAL_FUNCTIONS.contains(getName())) ? DEFINED_NONE : value;
         }
     }
+
+    /**
+     * The functions transformers passes as globals: Jinja2 finds them defined, so Llama 3.2's
+     * {@code strftime_now is defined} takes today's date rather than its fallback.
+     */
+    private static final java.util.Set<String> GLOBAL_FUNCTIONS = java.util.Set.of("raise_exception", "strftime_now");
 
     /** jinjava with our expression parser. */
     private static final class PythonJinjava extends Jinjava {
@@ -546,6 +733,12 @@ final class JinjaEngine {
     /** Python methods of {@code str} and {@code dict}, looked up before jinjava's Java-bean methods. */
     private static final class PythonMethodResolver extends ELResolver {
 
+        /** Python's dict and list methods that jinjava's own PyMap and PyList provide. */
+        private static final java.util.Set<String> DICT_METHODS = java.util.Set.of("update", "pop", "setdefault", "copy",
+                "clear", "popitem");
+        private static final java.util.Set<String> LIST_METHODS = java.util.Set.of("append", "extend", "insert", "pop",
+                "remove", "index", "count", "reverse", "sort", "copy", "clear");
+
         @Override
         public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
             Object[] args = params == null ? new Object[0] : params;
@@ -562,8 +755,23 @@ final class JinjaEngine {
                     case "values" -> new ArrayList<>(map.values());
                     default -> PythonStrings.UNKNOWN;
                 };
+            } else if (value instanceof List<?> list) {
+                long added = switch (name) {
+                    case "append", "insert" -> 1;
+                    case "extend" -> args.length > 0 && unwrap(args[0]) instanceof Collection<?> more ? more.size() : 0;
+                    default -> 0;
+                };
+                checkListGrowth(list.size() + added, added);
             }
             if (result == PythonStrings.UNKNOWN) {
+                // Only Python's methods: Java's (String.repeat, List.addAll, ...) would bypass every bound.
+                String pythonType = value instanceof CharSequence ? "str" : value instanceof Map<?, ?> ? "dict"
+                        : value instanceof List<?> ? "list" : null;
+                java.util.Set<String> allowed = value instanceof Map<?, ?> ? DICT_METHODS
+                        : value instanceof List<?> ? LIST_METHODS : java.util.Set.of();
+                if (pythonType != null && !allowed.contains(name)) {
+                    throw fail(FailureKind.UNDEFINED, "'" + pythonType + " object' has no attribute '" + name + "'");
+                }
                 return null;
             }
             context.setPropertyResolved(true);
@@ -709,6 +917,65 @@ final class JinjaEngine {
         }
     }
 
+    /**
+     * Every filter checks the time before it runs and the size of what it made; those whose arguments say how much
+     * they will build ({@code center}, {@code batch}, {@code slice}, {@code format}) check that first.
+     */
+    private static void boundFilters(Context globals) {
+        for (Filter original : List.copyOf(globals.getAllFilters())) {
+            String name = original.getName();
+            globals.registerFilter(new AdvancedFilter() {
+                @Override
+                public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+                    checkTime();
+                    Object[] positional = args == null ? new Object[0] : args;
+                    switch (name) {
+                        case "center" -> checkString(number(positional, 0) + PythonValues.str(var).length());
+                        case "batch" -> checkList(number(positional, 0));
+                        case "slice" -> checkList(number(positional, 0));
+                        case "format" -> checkString(formatWidths(PythonValues.str(var)));
+                        default -> { }
+                    }
+                    return checked(original.filter(var, interpreter, positional, kwargs == null ? Map.of() : kwargs));
+                }
+
+                @Override
+                public String getName() {
+                    return name;
+                }
+            });
+        }
+    }
+
+    private static long number(Object[] args, int index) {
+        Object v = args.length > index ? unwrap(args[index]) : null;
+        if (v instanceof Number n) {
+            return Math.max(0, n.longValue());
+        }
+        try {
+            return v == null ? 0 : Math.max(0, (long) Double.parseDouble(v.toString().strip()));
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    private static final Pattern FORMAT_WIDTH = Pattern.compile("%[-#+ 0,(<]*(\\d+)?(?:\\.(\\d+))?");
+
+    /** The characters the widths and precisions of a {@code %} format string can add. */
+    static long formatWidths(String format) {
+        long total = format.length();
+        var m = FORMAT_WIDTH.matcher(format);
+        while (m.find()) {
+            for (int group = 1; group <= 2; group++) {
+                String digits = m.group(group);
+                if (digits != null) {
+                    total += digits.length() > 12 ? Long.MAX_VALUE / 4 : Long.parseLong(digits);
+                }
+            }
+        }
+        return total;
+    }
+
     private static Object sortKeys(Object value) {
         value = unwrap(value);
         if (value instanceof Map<?, ?> map) {
@@ -749,6 +1016,7 @@ final class JinjaEngine {
             return new ArrayList<>(c);
         }
         if (v instanceof CharSequence s) {
+            checkList(s.length());
             List<Object> chars = new ArrayList<>();
             s.codePoints().forEach(cp -> chars.add(Character.toString(cp)));
             return chars;
@@ -765,8 +1033,12 @@ final class JinjaEngine {
 
     /** Jinja2's {@code indent(s, width=4, first=False, blank=False)}. */
     static String indent(String s, Object width, boolean first, boolean blank) {
-        String indention = width instanceof Number n ? " ".repeat(Math.max(0, n.intValue())) : String.valueOf(width);
+        long widthChars = width instanceof Number n ? Math.max(0, Math.min(Integer.MAX_VALUE, n.longValue()))
+                : String.valueOf(width).length();
+        checkString(widthChars + s.length());
+        String indention = width instanceof Number ? " ".repeat((int) widthChars) : String.valueOf(width);
         List<String> lines = splitLines(s + "\n");
+        checkString(s.length() + (lines.size() + 1) * widthChars);
         StringBuilder out = new StringBuilder();
         if (blank) {
             out.append(String.join("\n" + indention, lines));
@@ -862,7 +1134,50 @@ final class JinjaEngine {
             if (plain instanceof Number || plain instanceof Boolean) {
                 throw typeError("'" + PythonValues.typeName(plain) + "' object is not iterable");
             }
-            return renderForCollection(tagNode, interpreter, varsAndExpression.getLeft(), collection);
+            return renderForCollection(tagNode, interpreter, varsAndExpression.getLeft(), counted(collection));
+        }
+
+        /** The collection jinjava would iterate, with each step counted against the loop bound. */
+        @SuppressWarnings("unchecked")
+        private static Object counted(Object collection) {
+            Collection<Object> items;
+            if (collection instanceof Map<?, ?> map) {
+                items = (Collection<Object>) map.keySet(); // iterateOverMapKeys, as Jinja2
+            } else if (collection instanceof Collection<?> c) {
+                items = (Collection<Object>) c;
+            } else if (collection != null && collection.getClass().isArray() && collection instanceof Object[] array) {
+                items = Arrays.asList(array);
+            } else if (collection instanceof Iterable<?> iterable) {
+                return (Iterable<Object>) () -> countedIterator(iterable.iterator());
+            } else {
+                return collection;
+            }
+            return new java.util.AbstractCollection<Object>() {
+                @Override
+                public Iterator<Object> iterator() {
+                    return countedIterator(items.iterator());
+                }
+
+                @Override
+                public int size() {
+                    return items.size();
+                }
+            };
+        }
+
+        private static Iterator<Object> countedIterator(Iterator<?> it) {
+            return new Iterator<>() {
+                @Override
+                public boolean hasNext() {
+                    return it.hasNext();
+                }
+
+                @Override
+                public Object next() {
+                    loopIteration();
+                    return it.next();
+                }
+            };
         }
 
         /** Whether a null value is Python's None (a variable or key that exists) rather than an undefined name. */

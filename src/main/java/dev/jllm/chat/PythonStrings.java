@@ -79,7 +79,13 @@ final class PythonStrings {
 
     /** Python's {@code split}: by a separator (keeping empty parts), or by runs of whitespace when it is null. */
     static List<Object> split(String s, String sep, int maxSplit) {
-        List<Object> parts = new ArrayList<>();
+        List<Object> parts = new ArrayList<>() {
+            @Override
+            public boolean add(Object part) {
+                JinjaEngine.checkListGrowth(size() + 1L, 1);
+                return super.add(part);
+            }
+        };
         if (sep == null) {
             int i = 0;
             int n = s.length();
@@ -148,6 +154,8 @@ final class PythonStrings {
     }
 
     private static String replace(String s, String old, String replacement, int count) {
+        long matches = Math.min(count(s, old), count < 0 ? Long.MAX_VALUE : count);
+        JinjaEngine.checkString(s.length() + matches * Math.max(0, replacement.length() - old.length()));
         if (count < 0) {
             return s.replace(old, replacement);
         }
@@ -201,6 +209,11 @@ final class PythonStrings {
         } else {
             throw JinjaEngine.typeError("can only join an iterable");
         }
+        long size = (long) sep.length() * Math.max(0, parts.size() - 1);
+        for (String part : parts) {
+            size += part.length();
+        }
+        JinjaEngine.checkString(size);
         return String.join(sep, parts);
     }
 }

@@ -22,12 +22,15 @@ final class PythonValues {
     static String toJson(Object value, Object indent) {
         String unit = null;
         if (indent instanceof Number n) {
-            unit = " ".repeat(Math.max(0, n.intValue()));
+            long width = Math.max(0, Math.min(Integer.MAX_VALUE, n.longValue()));
+            JinjaEngine.checkString(width);
+            unit = " ".repeat((int) width);
         } else if (indent != null) {
             unit = indent.toString();
         }
         StringBuilder out = new StringBuilder();
         writeJson(out, value, unit, 0);
+        JinjaEngine.checkString(out.length());
         return out.toString();
     }
 
@@ -101,6 +104,7 @@ final class PythonValues {
 
     private static void newline(StringBuilder out, String unit, int depth) {
         if (unit != null) {
+            JinjaEngine.checkGrowingString(out.length() + 1L + (long) unit.length() * depth);
             out.append('\n');
             out.append(unit.repeat(depth));
         }

@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
         description = "Measure prompt processing (pp) and generation (tg) speed, like llama-bench.")
 final class BenchCommand extends IoCommand implements Runnable {
 
-    enum Output { md, json }
+    enum Output { md, json, csv }
 
     @Mixin
     ModelOptions modelOptions;
@@ -50,7 +50,7 @@ final class BenchCommand extends IoCommand implements Runnable {
     int repetitions;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FORMAT", defaultValue = "md",
-            description = "md (table) or json. Default ${DEFAULT-VALUE}.")
+            description = "md (table), json or csv (llama-bench's fields and quoting). Default ${DEFAULT-VALUE}.")
     Output output;
 
     @Option(names = "--no-warmup", description = "Skip the unmeasured warm-up repetition of each test.")
@@ -59,7 +59,7 @@ final class BenchCommand extends IoCommand implements Runnable {
     /** What the time to first token covers after loading: the first test's first (cold) run. */
     private String ttftRun = "";
 
-    private record Result(String test, int nPrompt, int nGen, long[] samplesNs) {
+    private record Result(String test, int nPrompt, int nGen, int threads, long[] samplesNs) {
         double[] tokensPerSecond() {
             double[] ts = new double[samplesNs.length];
             for (int i = 0; i < ts.length; i++) {
@@ -84,8 +84,16 @@ final class BenchCommand extends IoCommand implements Runnable {
                 throw new UserInputException("-n must not be negative, got " + n);
             }
         }
+        int[] threadCounts = modelOptions.threads;
+        if (threadCounts != null) {
+            for (int t : threadCounts) {
+                if (t < 1) {
+                    throw new UserInputException("-t must be at least 1, got " + t);
+                }
+            }
+        }
         long started = System.nanoTime();
-        try (Model model = modelOptions.load()) {
+        try (Model model = modelOptions.open()) {
             int needed = 1;
             for (int p : prompts) {
                 needed = Math.max(needed, p);
@@ -100,21 +108,25 @@ final class BenchCommand extends IoCommand implements Runnable {
             Session session = model.newSession(SessionOptions.defaults(ctx).withCacheType(modelOptions.cacheType()));
             List<Result> results = new ArrayList<>();
             double[] ttftMs = {Double.NaN};
-            for (int p : prompts) {
-                if (p > 0) {
-                    results.add(measure(model, session, "pp" + p, p, 0, started, ttftMs));
+            // As llama-bench: every combination, thread counts outermost, prompt tests before generation tests.
+            for (int t : threadCounts != null ? threadCounts : new int[] {Parallel.get().threads()}) {
+                ModelOptions.useThreads(t, err);
+                for (int p : prompts) {
+                    if (p > 0) {
+                        results.add(measure(model, session, "pp" + p, p, 0, started, ttftMs));
+                    }
                 }
-            }
-            for (int n : gens) {
-                if (n > 0) {
-                    results.add(measure(model, session, "tg" + n, 0, n, started, ttftMs));
+                for (int n : gens) {
+                    if (n > 0) {
+                        results.add(measure(model, session, "tg" + n, 0, n, started, ttftMs));
+                    }
                 }
             }
             long peakRss = peakResidentBytes();
-            if (output == Output.json) {
-                out.println(json(model, results, peakRss, ttftMs[0], ctx));
-            } else {
-                table(model, results, peakRss, ttftMs[0]);
+            switch (output) {
+                case json -> out.println(json(model, results, peakRss, ttftMs[0], ctx));
+                case csv -> csv(model, results, peakRss, ttftMs[0], ctx);
+                case md -> table(model, results, peakRss, ttftMs[0]);
             }
         }
     }
@@ -154,7 +166,7 @@ final class BenchCommand extends IoCommand implements Runnable {
                 ttftRun = "a " + nPrompt + "-token prompt (" + name + ")";
             }
         }
-        return new Result(name, nPrompt, nGen, samples);
+        return new Result(name, nPrompt, nGen, Parallel.get().threads(), samples);
     }
 
     /** Milliseconds from the JVM's start to {@code started} (the command's start), so time to first token includes start-up. */
@@ -252,7 +264,7 @@ final class BenchCommand extends IoCommand implements Runnable {
         for (Result r : results) {
             double[] ts = r.tokensPerSecond();
             out.printf(Locale.ROOT, "| %-30s | %10s | %10s | %-10s | %7d | %13s | %20s |%n", modelType, size, params,
-                    "CPU (Java)", Parallel.get().threads(), r.test(),
+                    "CPU (Java)", r.threads(), r.test(),
                     String.format(Locale.ROOT, "%.2f ± %.2f", mean(ts), stddev(ts)));
         }
         out.println();
@@ -260,7 +272,39 @@ final class BenchCommand extends IoCommand implements Runnable {
                 + " script not included: loading, then %s, cold)%n", peakRss / 1048576.0, ttftMs, ttftRun);
     }
 
+    /** llama-bench's CSV: a header of field names, then one row per test with every value in double quotes. */
+    private void csv(Model model, List<Result> results, long peakRss, double ttftMs, int ctx) {
+        ArrayNode rows = records(model, results, peakRss, ttftMs, ctx);
+        List<String> fields = new ArrayList<>();
+        rows.get(0).fieldNames().forEachRemaining(f -> {
+            if (!rows.get(0).get(f).isArray()) {
+                fields.add(f);
+            }
+        });
+        out.println(String.join(",", fields));
+        for (var row : rows) {
+            List<String> values = new ArrayList<>();
+            for (String f : fields) {
+                var v = row.get(f);
+                String text = v.isBoolean() ? (v.asBoolean() ? "1" : "0")
+                        : v.isFloatingPointNumber() ? String.format(Locale.ROOT, "%.6f", v.asDouble()) : v.asText();
+                values.add("\"" + text.replace("\"", "\"\"") + "\"");
+            }
+            out.println(String.join(",", values));
+        }
+    }
+
     private String json(Model model, List<Result> results, long peakRss, double ttftMs, int ctx) {
+        ObjectMapper mapper = new ObjectMapper();
+        try {
+            return mapper.writerWithDefaultPrettyPrinter().writeValueAsString(records(model, results, peakRss, ttftMs, ctx));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** One object per test with llama-bench's JSON fields (and jllm's peak_rss_bytes, ttft_ms). */
+    private ArrayNode records(Model model, List<Result> results, long peakRss, double ttftMs, int ctx) {
         ObjectMapper mapper = new ObjectMapper();
         ArrayNode array = mapper.createArrayNode();
         for (Result r : results) {
@@ -280,13 +324,13 @@ final class BenchCommand extends IoCommand implements Runnable {
             o.put("n_batch", Math.max(r.nPrompt(), 1));
             o.put("n_ubatch", Math.max(r.nPrompt(), 1));
             o.put("n_ctx", ctx);
-            o.put("n_threads", Parallel.get().threads());
+            o.put("n_threads", r.threads());
             o.put("type_k", modelOptions.cacheType().name().toLowerCase(Locale.ROOT));
             o.put("type_v", modelOptions.cacheType().name().toLowerCase(Locale.ROOT));
             o.put("use_mmap", true);
             o.put("n_prompt", r.nPrompt());
             o.put("n_gen", r.nGen());
-            o.put("test_time", Instant.now().toString());
+            o.put("test_time", Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString());
             o.put("avg_ns", (long) mean(ns));
             o.put("stddev_ns", (long) stddev(ns));
             o.put("avg_ts", mean(ts));
@@ -302,10 +346,6 @@ final class BenchCommand extends IoCommand implements Runnable {
             o.put("peak_rss_bytes", peakRss);
             o.put("ttft_ms", ttftMs);
         }
-        try {
-            return mapper.writerWithDefaultPrettyPrinter().writeValueAsString(array);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return array;
     }
 }

@@ -9,6 +9,9 @@ import dev.jllm.engine.ContextFullException;
 import dev.jllm.engine.Model;
 import dev.jllm.engine.Session;
 import dev.jllm.engine.SessionOptions;
+import dev.jllm.io.OutputFiles;
+import dev.jllm.io.OutputPathException;
+import dev.jllm.io.Printable;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -32,8 +35,10 @@ import picocli.CommandLine.Option;
         description = {"Chat with a model in the terminal: answers stream as they are generated, the conversation's KV"
                 + " cache is kept between turns, Ctrl-C stops an answer, Ctrl-D (or /exit) quits.",
             "Commands: /reset, /system TEXT, /save FILE, /load FILE, /help, /exit.",
-            "When standard input is not a terminal, each line is one message (or command); answers go to standard"
-                + " output, each followed by a newline, and notices to standard error."})
+            "When standard input is not a terminal, each line is one message, even one that starts with / (commands"
+                + " only with --commands); answers go to standard output, each followed by a newline, and notices to"
+                + " standard error; if a message gets no answer (longer than the context, a template error), the exit"
+                + " code is 2 at the end."})
 final class ChatCommand extends IoCommand implements Runnable {
 
     @Mixin
@@ -42,12 +47,21 @@ final class ChatCommand extends IoCommand implements Runnable {
     @Mixin
     ChatTemplateOptions chatTemplateOptions;
 
-    @Option(names = "--system", paramLabel = "TEXT", description = "System prompt.")
+    @Option(names = {"--system", "-sys", "--system-prompt"}, paramLabel = "TEXT", description = "System prompt.")
     String system;
 
     @Option(names = {"-n", "--n-predict"}, paramLabel = "N", defaultValue = "-1",
             description = "Tokens per answer at most (default ${DEFAULT-VALUE}: until the end of the turn).")
     int maxTokens;
+
+    @Option(names = "--commands",
+            description = "Run /commands also when standard input is not a terminal (by default each piped line is a"
+                    + " message, so piped text cannot /save or /load files).")
+    boolean pipedCommands;
+
+    @Option(names = {"-cnv", "--conversation"}, hidden = true,
+            description = "llama.cpp's conversation mode: what jllm chat always is (accepted, changes nothing).")
+    boolean conversationMode;
 
     @Mixin
     SamplingOptions samplingOptions;
@@ -58,12 +72,17 @@ final class ChatCommand extends IoCommand implements Runnable {
 
     @Override
     public void run() {
+        GenerateCommand.checkMaxTokens(maxTokens);
         try (Model model = modelOptions.load()) {
             ChatTemplate template = chatTemplateOptions.resolve(model.file());
             int ctx = modelOptions.contextSize(model, err);
             Session session = model.newSession(new SessionOptions(ctx, SessionOptions.Prefill.BATCH, true,
                     modelOptions.cacheType()));
-            ChatSession chat = new ChatSession(model, session, template, samplingOptions.toSamplerOptions(), maxTokens);
+            dev.jllm.sampling.SamplerOptions sampling = samplingOptions.toSamplerOptions();
+            if (modelOptions.verbose) {
+                err.println("jllm: seed " + sampling.seed());
+            }
+            ChatSession chat = new ChatSession(model, session, template, sampling, maxTokens);
             chat.setConversation(Conversation.empty().withSystem(system));
             // A template that cannot render a plain exchange fails now, in one line, rather than at every message.
             chat.render(chat.conversation().with(Message.user("Hello")));
@@ -75,17 +94,36 @@ final class ChatCommand extends IoCommand implements Runnable {
         }
     }
 
-    /** Standard input that is not a terminal: one message or command per line. */
+    /**
+     * Standard input that is not a terminal: one message per line (or command, with --commands). A message that gets no
+     * answer is reported at once, and the run ends with exit code 2 after the remaining lines.
+     */
     private void lines(ChatSession chat) {
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+        int messages = 0;
+        int unanswered = 0;
         try {
-            for (String line = in.readLine(); line != null; line = in.readLine()) {
-                if (!handle(chat, line, out, () -> false)) {
-                    break;
+            for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                String text = line.strip();
+                if (text.isEmpty()) {
+                    continue;
+                }
+                if (pipedCommands && text.startsWith("/")) {
+                    if (!command(chat, text, out)) {
+                        break;
+                    }
+                    continue;
+                }
+                messages++;
+                if (!answer(chat, text, out, () -> false)) {
+                    unanswered++;
                 }
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+        if (unanswered > 0) {
+            throw new UserInputException(unanswered + " of " + messages + " messages got no answer (see above)");
         }
     }
 
@@ -133,6 +171,12 @@ final class ChatCommand extends IoCommand implements Runnable {
         if (text.startsWith("/")) {
             return command(chat, text, screen);
         }
+        answer(chat, text, screen, interrupted);
+        return true;
+    }
+
+    /** Answers one message; false (after a notice) when it got no answer. */
+    private boolean answer(ChatSession chat, String text, PrintStream screen, BooleanSupplier interrupted) {
         try {
             ChatSession.Reply reply = chat.respond(text, piece -> {
                 screen.print(piece);
@@ -149,8 +193,10 @@ final class ChatCommand extends IoCommand implements Runnable {
             }
         } catch (ChatTemplateException | ContextFullException e) {
             notice(screen, e.getMessage());
+            return false;
         } catch (IllegalArgumentException e) {
             notice(screen, Main.oneLine(e));
+            return false;
         }
         return true;
     }
@@ -194,12 +240,13 @@ final class ChatCommand extends IoCommand implements Runnable {
                     chat.setConversation(loaded);
                     notice(screen, "loaded " + loaded.size() + " messages from " + file);
                 }
-                case "/help" -> screen.println("""
+                case "/help" -> (screen == out ? err : screen).println("""
                         /reset         forget the conversation (keeps the system prompt)
                         /system TEXT   set the system prompt (empty: remove it)
                         /save FILE     write the conversation as JSON
                         /load FILE     read a conversation written by /save
-                        /exit          quit (or Ctrl-D); Ctrl-C stops an answer""");
+                        /help          this list
+                        /exit          quit (or Ctrl-D); Ctrl-C stops an answer"""); // piped: stdout is answers only
                 default -> notice(screen, "unknown command " + name + " (/help lists them)");
             }
         } catch (ChatTemplateException e) {
@@ -207,7 +254,8 @@ final class ChatCommand extends IoCommand implements Runnable {
         } catch (IllegalArgumentException e) {
             notice(screen, Main.oneLine(e));
         } catch (IOException e) {
-            notice(screen, "cannot write: " + e.getMessage());
+            notice(screen, Printable.oneLine(e instanceof OutputPathException ? e.getMessage()
+                    : "cannot write: " + OutputFiles.reason(e)));
         }
         return true;
     }

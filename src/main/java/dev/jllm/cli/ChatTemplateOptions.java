@@ -23,11 +23,16 @@ final class ChatTemplateOptions {
      * left out when the tokenizer adds BOS itself, so the prompt does not start with two (llama.cpp does the same).
      */
     String userPrompt(Model model, String userText) {
+        return userPrompt(model, null, userText);
+    }
+
+    /** As {@link #userPrompt(Model, String)}, after a system message when {@code system} is not null. */
+    String userPrompt(Model model, String system, String userText) {
         ChatTemplate template = resolve(model.file());
         Tokenizer tokenizer = model.tokenizer();
         String bos = tokenizer.bosId() >= 0 ? tokenizer.piece(tokenizer.bosId()) : null;
         String eos = tokenizer.eosId() >= 0 ? tokenizer.piece(tokenizer.eosId()) : null;
-        String prompt = template.render(Conversation.of(Message.user(userText)), true, bos, eos);
+        String prompt = template.render(Conversation.of(Message.user(userText)).withSystem(system), true, bos, eos);
         if (bos != null && tokenizer.addBosByDefault() && prompt.startsWith(bos)) {
             prompt = prompt.substring(bos.length());
         }

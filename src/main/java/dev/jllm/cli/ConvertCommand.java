@@ -1,14 +1,18 @@
 package dev.jllm.cli;
 
 import dev.jllm.convert.ModelConverter;
+import dev.jllm.convert.TypeFallback;
+import dev.jllm.engine.Model;
 import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelLoaders;
+import dev.jllm.io.OutputFiles;
+import dev.jllm.io.OutputPathException;
 import dev.jllm.quant.QuantMix;
-import dev.jllm.tokenizer.TokenizerFiles;
 import dev.jllm.tokenizer.TokenizerSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import picocli.CommandLine.Command;
@@ -63,27 +67,35 @@ final class ConvertCommand extends IoCommand implements Runnable {
                         + QuantMix.namesInWords() + ")");
             }
         }
-        Path dir = output.toAbsolutePath().getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new UserInputException("cannot write " + output + ": directory " + dir + " does not exist");
-        }
-        if (target != ModelConverter.Target.HF && Files.isDirectory(output)) {
-            throw new UserInputException("cannot write " + output + ": it is a directory (expected a file name)");
+        try { // before loading anything
+            if (target == ModelConverter.Target.HF) {
+                OutputFiles.checkDirectory(output, OutputFiles.Links.FOLLOW);
+            } else {
+                OutputFiles.checkFile(output, OutputFiles.Links.FOLLOW);
+            }
+        } catch (OutputPathException e) {
+            throw new UserInputException(e.getMessage(), e);
         }
         long start = System.nanoTime();
         try (ModelFile file = ModelLoaders.open(input)) {
             ModelFile source = withTokenizer(file);
+            List<TypeFallback> fallbacks = ModelConverter.fallbacks(source, target, type);
+            String warning = TypeFallback.warning(typeName, fallbacks, ModelConverter.matrixCount(source));
+            if (warning != null) {
+                err.println("jllm: warning: " + warning);
+            }
             LazyProgress progress = new LazyProgress();
             try {
-                ModelConverter.convert(source, output, target, type, progress);
+                ModelConverter.convertWithMix(source, output, target, type, progress);
             } catch (IOException e) {
-                throw new UserInputException("cannot write " + output + ": " + (e.getMessage() != null ? e.getMessage()
-                        : e.getClass().getSimpleName()));
+                throw new UserInputException("cannot write " + output + ": " + OutputFiles.reason(e), e);
             } finally {
                 progress.close();
             }
             out.printf("wrote %s: %s from %s (%s), in %.1f s%n", output, to.toLowerCase(Locale.ROOT)
-                    + (typeName != null ? " " + typeName.toLowerCase(Locale.ROOT) : ""), input, file.format(),
+                    + (typeName != null ? " " + typeName.toLowerCase(Locale.ROOT) : "")
+                    + (fallbacks.isEmpty() ? "" : " (" + fallbacks.size() + " matrices in "
+                    + fallbacks.getFirst().used().name() + ", see the warning)"), input, file.format(),
                     (System.nanoTime() - start) / 1e9);
         }
     }
@@ -98,11 +110,7 @@ final class ConvertCommand extends IoCommand implements Runnable {
         if (tok == null) {
             return file;
         }
-        TokenizerSpec spec = TokenizerFiles.load(tok, file.config().vocabSize());
-        if (spec.vocabSize() != file.config().vocabSize()) {
-            throw new UserInputException("tokenizer " + tok + " has " + spec.vocabSize() + " tokens but the model has "
-                    + file.config().vocabSize());
-        }
+        TokenizerSpec spec = Model.tokenizerSpec(file, tok); // the vocabulary sizes must agree, whatever the format
         return new ModelFile(file.format(), file.path(), file.config(), file.tensors(), spec, file.metadata(), null);
     }
 

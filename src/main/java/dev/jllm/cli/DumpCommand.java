@@ -3,6 +3,8 @@ package dev.jllm.cli;
 import dev.jllm.dump.ArrayFile;
 import dev.jllm.dump.Dumps;
 import dev.jllm.engine.Model;
+import dev.jllm.io.OutputFiles;
+import dev.jllm.io.OutputPathException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -42,6 +44,11 @@ final class DumpCommand extends IoCommand implements Runnable {
 
     @Override
     public void run() {
+        try {
+            OutputFiles.checkDirectory(output, OutputFiles.Links.FOLLOW); // before loading anything
+        } catch (OutputPathException e) {
+            throw new UserInputException(e.getMessage(), e);
+        }
         ArrayFile format = switch (formatName.toLowerCase(Locale.ROOT)) {
             case "csv" -> ArrayFile.CSV;
             case "npy" -> ArrayFile.NPY;
@@ -68,7 +75,7 @@ final class DumpCommand extends IoCommand implements Runnable {
             int n = Dumps.weights(model.file(), output, pattern, format);
             out.printf("wrote %d tensors to %s%n", n, output);
         } catch (IOException e) {
-            throw new UserInputException("cannot write " + output + ": " + e.getMessage());
+            throw new UserInputException("cannot write " + output + ": " + OutputFiles.reason(e), e);
         }
     }
 
@@ -82,7 +89,7 @@ final class DumpCommand extends IoCommand implements Runnable {
             out.printf("wrote activations of %d tokens, %d layers to %s%n", tokens.length, model.config().layers(),
                     output);
         } catch (IOException e) {
-            throw new UserInputException("cannot write " + output + ": " + e.getMessage());
+            throw new UserInputException("cannot write " + output + ": " + OutputFiles.reason(e), e);
         }
     }
 }

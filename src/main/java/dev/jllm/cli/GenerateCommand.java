@@ -9,25 +9,41 @@ import dev.jllm.engine.Model;
 import dev.jllm.engine.Session;
 import dev.jllm.engine.SessionOptions;
 import dev.jllm.sampling.SamplerOptions;
+import dev.jllm.tokenizer.RawUtf8;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Continue a prompt: streams the prompt and the generated text to stdout, speed to stderr.")
-final class GenerateCommand extends IoCommand implements Runnable {
+final class GenerateCommand extends IoCommand implements Callable<Integer> {
 
     enum OutputFormat { text, json }
+
+    /** Exit code when standard output fails (closed by the reader, or full): generation stops at once. */
+    static final int EXIT_OUTPUT_FAILED = 1;
 
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = {"-p", "--prompt"}, required = true, paramLabel = "TEXT", description = "The prompt.")
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT",
+            description = "The prompt; - reads it from standard input, as does no -p and no -f when input is piped.")
     String prompt;
+
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "Read the prompt from a file.")
+    Path promptFile;
 
     @Option(names = {"-n", "--n-predict"}, paramLabel = "N", defaultValue = "-1",
             description = "Tokens to generate (default ${DEFAULT-VALUE}: until end of text or a full context).")
     int maxTokens;
+
+    @Option(names = "--ignore-eos", description = "Never end at the end-of-text token (it cannot be sampled), as llama.cpp.")
+    boolean ignoreEos;
 
     @Mixin
     SamplingOptions samplingOptions;
@@ -48,27 +64,64 @@ final class GenerateCommand extends IoCommand implements Runnable {
     @Option(names = "--chat", description = "Format the prompt as one user message with the chat template (see --chat-template).")
     boolean chat;
 
+    @Option(names = {"-sys", "--system-prompt"}, paramLabel = "TEXT",
+            description = "A system message before the prompt's user message (implies --chat), as llama.cpp's -sys.")
+    String systemPrompt;
+
+    @Option(names = {"-cnv", "--conversation"},
+            description = "llama.cpp's conversation mode: run jllm chat with these options (-p or -sys is the system"
+                    + " prompt).")
+    boolean conversation;
+
     @Mixin
     ChatTemplateOptions chatTemplateOptions;
 
     @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
-            description = "text (stream) or json (one object with ids, text and timings). Default ${DEFAULT-VALUE}.")
+            description = "text (stream) or json (one object with ids, text, seed and timings). Default ${DEFAULT-VALUE}.")
     OutputFormat format;
 
+    /** Standard output failed: generation stops at the next token instead of running on for nobody. */
+    private static final class OutputFailed extends RuntimeException {
+        OutputFailed() {
+            super("standard output failed", null, false, false);
+        }
+    }
+
+    /** -n: -1 is llama.cpp's "until the end", other negative counts are mistakes. */
+    static void checkMaxTokens(int n) {
+        if (n < -1) {
+            throw new UserInputException("-n must be -1 (until the end of text or a full context) or 0 or more, got " + n);
+        }
+    }
+
     @Override
-    public void run() {
+    public Integer call() {
         Timeline.mark("command");
-        SamplerOptions sampling = samplingOptions.toSamplerOptions();
+        checkMaxTokens(maxTokens);
+        if (conversation) {
+            return converse();
+        }
+        String promptText = promptText();
         try (Model model = modelOptions.load()) {
             Timeline.mark("loaded");
             int ctx = modelOptions.contextSize(model, err);
+            SamplerOptions sampling = samplingOptions.toSamplerOptions();
+            if (modelOptions.verbose) {
+                err.println("jllm: seed " + sampling.seed());
+            }
             Session session = model.newSession(new SessionOptions(ctx, prefill, !noKvCache, modelOptions.cacheType()));
-            boolean asChat = chat || chatTemplateOptions.chatTemplate != null;
-            String text = asChat ? chatTemplateOptions.userPrompt(model, prompt) : prompt;
+            boolean asChat = chat || systemPrompt != null || chatTemplateOptions.chatTemplate != null;
+            String text = asChat ? chatTemplateOptions.userPrompt(model, systemPrompt, promptText) : promptText;
             GenerationOptions options = new GenerationOptions(maxTokens, sampling, noBos ? Boolean.FALSE : null,
-                    parseSpecial || asChat);
+                    parseSpecial || asChat, ignoreEos);
             boolean stream = format == OutputFormat.text;
-            Generation g = Generator.generate(model, session, text, options, stream ? this::print : null);
+            Generation g;
+            try {
+                g = Generator.generate(model, session, text, options, stream ? this::print : null);
+            } catch (OutputFailed e) {
+                err.println("jllm: stopped: standard output is closed (or cannot be written)");
+                return EXIT_OUTPUT_FAILED;
+            }
             Timeline.mark("generated");
             if (stream) {
                 out.println();
@@ -80,38 +133,117 @@ final class GenerateCommand extends IoCommand implements Runnable {
                 }
                 err.printf("prompt:     %d tokens in %.1f ms (%.2f tokens/s)%n", g.promptIds().length,
                         g.promptNanos() / 1e6, g.promptTokensPerSecond());
-                err.printf("generation: %d tokens in %.1f ms (%.2f tokens/s)%n", g.generatedIds().length,
-                        g.generateNanos() / 1e6, g.generateTokensPerSecond());
+                if (decodedTokens(g) > 0) {
+                    err.printf("generation: %d tokens in %.1f ms (%.2f tokens/s)%n", g.generatedIds().length,
+                            g.generateNanos() / 1e6, g.generateTokensPerSecond());
+                } else {
+                    err.printf("generation: %d tokens (no speed: none came from a decoding step)%n",
+                            g.generatedIds().length);
+                }
             } else {
-                out.println(json(g));
+                out.println(json(g, sampling.seed()));
             }
             if (Timeline.ENABLED) {
                 err.printf("timing: of 'generated': prompt %.0f ms, generation %.0f ms%n", g.promptNanos() / 1e6,
                         g.generateNanos() / 1e6);
                 Timeline.print(err);
             }
+            return out.checkError() ? EXIT_OUTPUT_FAILED : 0;
         }
+    }
+
+    /** -cnv: llama.cpp's conversation mode is jllm chat, with -p (or -sys) as the system prompt. */
+    private int converse() {
+        if (prompt != null && systemPrompt != null) {
+            throw new UserInputException("with -cnv, give the system prompt as -sys or -p, not both");
+        }
+        if (promptFile != null) {
+            throw new UserInputException("-f cannot be used with -cnv (the conversation reads standard input)");
+        }
+        ChatCommand chatCommand = new ChatCommand();
+        chatCommand.streams(out, err);
+        chatCommand.input(in, inIsTerminal);
+        chatCommand.modelOptions = modelOptions;
+        chatCommand.samplingOptions = samplingOptions;
+        chatCommand.chatTemplateOptions = chatTemplateOptions;
+        chatCommand.system = systemPrompt != null ? systemPrompt : prompt;
+        chatCommand.maxTokens = maxTokens;
+        chatCommand.run();
+        return 0;
+    }
+
+    /**
+     * The prompt of -p, -f or standard input (for -p -, or for neither when input is piped). Bytes that are not UTF-8
+     * are kept (as byte tokens), with one warning; one trailing newline of a file or of piped text is dropped, as
+     * llama.cpp does.
+     */
+    private String promptText() {
+        if (prompt != null && promptFile != null) {
+            throw new UserInputException("give the prompt as -p TEXT or -f FILE, not both");
+        }
+        if (prompt != null && !prompt.equals("-")) {
+            return prompt;
+        }
+        byte[] bytes;
+        String source;
+        if (promptFile != null) {
+            source = promptFile.toString();
+            try {
+                bytes = Files.readAllBytes(promptFile);
+            } catch (NoSuchFileException e) {
+                throw new UserInputException(promptFile + ": no such file");
+            } catch (IOException e) {
+                throw new UserInputException(promptFile + ": cannot be read (" + e.getMessage() + ")");
+            }
+        } else {
+            if (prompt == null && inIsTerminal) {
+                throw new UserInputException("no prompt: give -p TEXT, -f FILE, or pipe the prompt into standard input");
+            }
+            source = "standard input";
+            try {
+                bytes = in.readAllBytes();
+            } catch (IOException e) {
+                throw new UserInputException("cannot read standard input (" + e.getMessage() + ")");
+            }
+        }
+        String text = RawUtf8.decode(bytes);
+        if (RawUtf8.hasEscapedBytes(text)) {
+            err.println("jllm: warning: " + source + " is not valid UTF-8; its other bytes are kept as they are"
+                    + " (byte tokens)");
+        }
+        return text.endsWith("\n") ? text.substring(0, text.length() - 1) : text;
     }
 
     private void print(String text) {
         out.print(text);
         out.flush();
+        if (out.checkError()) {
+            throw new OutputFailed();
+        }
     }
 
-    private static String json(Generation g) {
+    /** Generated tokens that came from a decoding step (the first comes from the prompt's logits). */
+    private static int decodedTokens(Generation g) {
+        return Math.max(0, g.generatedIds().length - 1);
+    }
+
+    private static String json(Generation g, long seed) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         root.putPOJO("prompt_ids", g.promptIds());
         root.putPOJO("generated_ids", g.generatedIds());
         root.put("text", g.text());
         root.put("stop_reason", g.stopReason().name().toLowerCase(java.util.Locale.ROOT));
+        root.put("seed", seed);
         ObjectNode timings = root.putObject("timings");
         timings.put("prompt_tokens", g.promptIds().length);
         timings.put("prompt_ms", g.promptNanos() / 1e6);
         timings.put("prompt_tokens_per_second", g.promptTokensPerSecond());
         timings.put("generated_tokens", g.generatedIds().length);
         timings.put("generation_ms", g.generateNanos() / 1e6);
-        timings.put("generation_tokens_per_second", g.generateTokensPerSecond());
+        if (decodedTokens(g) > 0) { // absent, not 0.0, when no token came from a decoding step
+            timings.put("generation_tokens_per_second", g.generateTokensPerSecond());
+        }
         try {
             return mapper.writeValueAsString(root);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {

@@ -6,6 +6,7 @@ import dev.jllm.hub.ModelPuller;
 import dev.jllm.hub.ModelRef;
 import dev.jllm.hub.PulledModel;
 import java.io.PrintStream;
+import java.time.Duration;
 import java.util.Map;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -34,6 +35,11 @@ final class HubOptions {
                     + " (default ${DEFAULT-VALUE}); a transfer that made progress gets new attempts.")
     int retries;
 
+    @Option(names = "--hub-timeout", paramLabel = "SECONDS", defaultValue = "60",
+            description = "A listing must arrive whole within this, and a download bring at least 1 KiB/s over each"
+                    + " such window, else the request is cut and retried (default ${DEFAULT-VALUE}).")
+    double timeoutSeconds;
+
     @Mixin
     CacheDirOption cacheDir = new CacheDirOption();
 
@@ -45,8 +51,13 @@ final class HubOptions {
             if (retries < 1) {
                 throw new UserInputException("--retries must be at least 1, got " + retries);
             }
+            if (!(timeoutSeconds > 0 && timeoutSeconds <= 86_400)) {
+                throw new UserInputException("--hub-timeout must be between 0 and 86400 seconds, got "
+                        + timeoutSeconds);
+            }
             HubClient.Options options = HubClient.Options.fromEnvironment(env, endpoint, token);
-            options = options.withRetries(retries, options.initialBackoff());
+            options = options.withRetries(retries, options.initialBackoff())
+                    .withTimeouts(options.connectTimeout(), Duration.ofMillis(Math.round(timeoutSeconds * 1000)));
             boolean noNetwork = offline || "1".equals(env.get("HF_HUB_OFFLINE"));
             return new ModelPuller(cacheDir.cache(), options, new CliProgress(err)).pull(ref, revision, noNetwork);
         } catch (HubException e) {

@@ -15,7 +15,7 @@ final class ModelOptions {
 
     @Option(names = {"-m", "--model"}, paramLabel = "FILE",
             description = "Model file: GGUF, llama2.c checkpoint (.bin), flat FP16 binary, or a Hugging Face directory"
-                    + " (config.json + safetensors). Give -m or -hf.")
+                    + " (config.json + safetensors). Without -m and -hf: the bundled TinyStories-260K demo model.")
     Path model;
 
     @Option(names = {"-hf", "--hf-repo"}, paramLabel = "REPO[:FILE]",
@@ -34,8 +34,13 @@ final class ModelOptions {
                     + " or tokenizer.bin beside a llama2.c checkpoint.")
     Path tokenizer;
 
-    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all ${sys:jllm.cores} cores).")
-    Integer threads;
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", split = ",",
+            description = "Threads (default: all ${sys:jllm.cores} cores); bench takes a list (1,2,4).")
+    int[] threads;
+
+    @Option(names = {"-ngl", "--n-gpu-layers", "--gpu-layers"}, paramLabel = "N",
+            description = "llama.cpp's GPU offload: accepted and ignored, jllm runs on the CPU.")
+    String gpuLayers;
 
     @Option(names = {"-c", "--ctx-size"}, paramLabel = "N",
             description = "Context size in tokens (default: the model's, at most 4096).")
@@ -52,14 +57,60 @@ final class ModelOptions {
         System.setProperty("jllm.cores", Integer.toString(Runtime.getRuntime().availableProcessors()));
     }
 
+    /**
+     * The model of -m or -hf, or else the bundled demo model (saying so on stderr); applies --threads first. Every
+     * command that runs a model loads it here, so each gets the bundled default.
+     */
     Model load() {
-        if (threads != null) {
-            if (threads < 1) {
-                throw new UserInputException("--threads must be at least 1, got " + threads);
-            }
-            Parallel.configure(threads);
+        Integer n = threads();
+        if (n != null) {
+            useThreads(n, err());
+        }
+        return open();
+    }
+
+    /** As {@link #load} but leaving the thread count alone (bench sets each of its list itself). */
+    Model open() {
+        if (gpuLayers != null) {
+            err().println("jllm: note: -ngl " + dev.jllm.io.Printable.escape(gpuLayers) + " is ignored: jllm runs on the CPU");
+        }
+        if (usesBundledModel()) {
+            return Model.of(BundledModel.open(err()), tokenizer);
         }
         return Model.load(modelPath(), tokenizer);
+    }
+
+    /** Whether neither -m nor -hf was given: the commands then run the bundled demo model. */
+    boolean usesBundledModel() {
+        return model == null && hfRepo == null;
+    }
+
+    /** The one thread count of --threads (null when absent); a list is for bench only. */
+    Integer threads() {
+        if (threads == null) {
+            return null;
+        }
+        if (threads.length != 1) {
+            throw new UserInputException("--threads takes one number here (a list such as 1,2 is for bench)");
+        }
+        return threads[0];
+    }
+
+    /** Runs the model's products on {@code n} threads; warns when that is more than the cores this process has. */
+    static void useThreads(int n, PrintStream err) {
+        if (n < 1) {
+            throw new UserInputException("--threads must be at least 1, got " + n);
+        }
+        int cores = Parallel.availableCores();
+        if (n > cores) {
+            err.println("jllm: warning: --threads " + n + " is more than the " + cores
+                    + " cores available to this process; extra threads only wait for a core");
+        }
+        Parallel.configure(n);
+    }
+
+    private PrintStream err() {
+        return mixee != null && mixee.userObject() instanceof IoCommand io ? io.err : System.err;
     }
 
     /** The local file given by -m, or the cached path of the -hf model (pulled first when missing). */
@@ -74,8 +125,7 @@ final class ModelOptions {
         if (model != null) {
             return model;
         }
-        PrintStream err = mixee != null && mixee.userObject() instanceof IoCommand io ? io.err : System.err;
-        return hub.pull(hfRepo, err).path();
+        return hub.pull(hfRepo, err()).path();
     }
 
     /** The context size asked for (0 or absent: the model's default); warns when it exceeds the trained context. */

@@ -1,17 +1,20 @@
 package dev.jllm.cli;
 
+import dev.jllm.convert.TypeFallback;
 import dev.jllm.format.gguf.GgufWriter;
+import dev.jllm.io.OutputFiles;
+import dev.jllm.io.OutputPathException;
 import dev.jllm.quant.QuantMix;
 import dev.jllm.synth.ModelShape;
 import dev.jllm.synth.SyntheticModel;
 import dev.jllm.synth.Vocabulary;
+import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import picocli.CommandLine.Command;
@@ -109,18 +112,41 @@ final class SynthCommand extends IoCommand implements Runnable {
             GgufWriter writer = SyntheticModel.plan(options, pool);
             long size = writer.fileSize();
             checkOutput(size);
+            List<TypeFallback> fallbacks = fallbacks(writer, mix, shape.layers());
+            String warning = TypeFallback.warning(typeName, fallbacks, (int) writer.tensorShapes().values().stream()
+                    .filter(dims -> dims.length >= 2).count());
+            if (warning != null) {
+                err.println("jllm: warning: " + warning);
+            }
             long start = System.nanoTime();
             try (FileProgress progress = FileProgress.create("synth", err, size, PROGRESS_MIN_BYTES)) {
                 writer.write(output, progress);
             } catch (IOException e) {
-                throw new UserInputException("cannot write " + output + ": " + reason(e));
+                throw new UserInputException("cannot write " + output + ": " + OutputFiles.reason(e), e);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             out.printf("wrote %s: %s, %s, %,d parameters, %d bytes (%.1f MiB) in %.1f s%n", output, shape.name(),
-                    typeName.toLowerCase(Locale.ROOT), shape.parameterCount(), size, size / 1048576.0, seconds);
+                    typeName.toLowerCase(Locale.ROOT) + (fallbacks.isEmpty() ? "" : " (" + fallbacks.size()
+                    + " matrices in " + fallbacks.getFirst().used().name() + ", see the warning)"),
+                    shape.parameterCount(), size, size / 1048576.0, seconds);
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /** The matrices the writer stores in another type than {@code mix} wants (their rows do not fit its blocks). */
+    private static List<TypeFallback> fallbacks(GgufWriter writer, QuantMix mix, int layers) {
+        List<TypeFallback> out = new java.util.ArrayList<>();
+        Map<String, long[]> shapes = writer.tensorShapes();
+        boolean hasOutput = shapes.containsKey("output.weight");
+        writer.tensorTypes().forEach((name, used) -> {
+            long[] shape = shapes.get(name);
+            GgmlType wanted = mix.wanted(name, shape, layers, hasOutput);
+            if (shape.length >= 2 && used != wanted) {
+                out.add(new TypeFallback(name, shape[0], wanted, used));
+            }
+        });
+        return out;
     }
 
     /** The named shape with the dimension options applied, or the custom shape they describe. */
@@ -167,17 +193,13 @@ final class SynthCommand extends IoCommand implements Runnable {
 
     /** Fails early, with nothing written, when the output cannot be written. */
     private void checkOutput(long size) {
-        Path absolute = output.toAbsolutePath();
-        Path dir = absolute.getParent();
-        if (Files.isDirectory(absolute)) {
-            throw new UserInputException("cannot write " + output + ": it is a directory (expected a file name)");
+        Path real;
+        try {
+            real = OutputFiles.checkFile(output, OutputFiles.Links.FOLLOW);
+        } catch (OutputPathException e) {
+            throw new UserInputException(e.getMessage(), e);
         }
-        if (Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new UserInputException("cannot write " + output + ": " + dir + " is not a directory");
-        }
-        if (!Files.isDirectory(dir)) {
-            throw new UserInputException("cannot write " + output + ": directory " + dir + " does not exist");
-        }
+        Path dir = real.getParent();
         if (!Files.isWritable(dir)) {
             throw new UserInputException("cannot write " + output + ": directory " + dir + " is not writable");
         }
@@ -190,18 +212,5 @@ final class SynthCommand extends IoCommand implements Runnable {
         } catch (IOException e) {
             // no figure for the free space: try anyway
         }
-    }
-
-    private static String reason(IOException e) {
-        if (e instanceof AccessDeniedException) {
-            return "permission denied";
-        }
-        if (e instanceof NoSuchFileException) {
-            return "no such directory";
-        }
-        if (e instanceof FileSystemException f && f.getReason() != null) {
-            return f.getReason();
-        }
-        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
     }
 }

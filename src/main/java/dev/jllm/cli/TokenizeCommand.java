@@ -26,10 +26,10 @@ import picocli.CommandLine.Option;
                 + " like llama.cpp's llama-tokenize; or with --detokenize the text of token ids.")
 final class TokenizeCommand extends IoCommand implements Runnable {
 
-    @Option(names = {"-m", "--model"}, required = true, paramLabel = "FILE",
+    @Option(names = {"-m", "--model"}, paramLabel = "FILE",
             description = "Model or tokenizer file: GGUF (vocabulary-only too), tokenizer.json, tokenizer.model"
                     + " (SentencePiece or tiktoken), llama2.c tokenizer.bin, or a llama2.c checkpoint (with"
-                    + " tokenizer.bin beside it or --tokenizer).")
+                    + " tokenizer.bin beside it or --tokenizer). Default: the bundled TinyStories-260K demo model.")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "Tokenizer file to use instead of the model's.")
@@ -67,7 +67,7 @@ final class TokenizeCommand extends IoCommand implements Runnable {
         if (inputs != 1) {
             throw new UserInputException("give exactly one of -p TEXT, -f FILE or --detokenize IDS");
         }
-        Path source = tokenizerFile != null ? tokenizerFile : model;
+        Path source = tokenizerFile != null ? tokenizerFile : model != null ? model : BundledModel.NAME;
         Tokenizer tokenizer;
         try {
             tokenizer = Tokenizer.from(loadSpec());
@@ -101,6 +101,11 @@ final class TokenizeCommand extends IoCommand implements Runnable {
     private TokenizerSpec loadSpec() {
         if (tokenizerFile != null) {
             return TokenizerFiles.load(tokenizerFile);
+        }
+        if (model == null) {
+            try (ModelFile bundled = BundledModel.open(err)) {
+                return bundled.tokenizer();
+            }
         }
         if (!Files.exists(model)) {
             throw new UserInputException(model + ": no such file");

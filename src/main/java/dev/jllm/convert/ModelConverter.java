@@ -11,6 +11,7 @@ import dev.jllm.format.gguf.GgufWriter;
 import dev.jllm.format.safetensors.HfModelLoader;
 import dev.jllm.format.safetensors.SafetensorsFile;
 import dev.jllm.format.safetensors.SafetensorsWriter;
+import dev.jllm.io.OutputFiles;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.model.Weights;
 import dev.jllm.quant.QuantMix;
@@ -23,20 +24,17 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Stream;
 
 /**
  * Converts a loaded {@link ModelFile} to another format: GGUF (any type with a quantizer), the flat FP16 binary, a
  * Hugging Face directory (F32/F16/BF16 safetensors, Q and K permuted back for rotate-half, config.json,
  * tokenizer.json) or a llama2.c version 1 checkpoint (fp32). Output goes to a temporary name in the target directory
- * and is renamed into place only when complete.
+ * and is renamed into place only when complete ({@link OutputFiles}).
  */
 public final class ModelConverter {
 
@@ -77,11 +75,17 @@ public final class ModelConverter {
         return list;
     }
 
+    /** Converts {@code source} to {@code out}; {@code type} null keeps each tensor's type where the target allows. */
+    public static void convert(ModelFile source, Path out, Target target, GgmlType type, Progress progress)
+            throws IOException {
+        convertWithMix(source, out, target, type == null ? null : new QuantMix.Uniform(type), progress);
+    }
+
     /**
      * Converts {@code source} to {@code out} with the tensor types {@code mix} gives ({@code null} keeps each tensor's
      * type where the target allows); a mixture such as Q4_K_M goes to GGUF only.
      */
-    public static void convert(ModelFile source, Path out, Target target, QuantMix mix, Progress progress)
+    public static void convertWithMix(ModelFile source, Path out, Target target, QuantMix mix, Progress progress)
             throws IOException {
         new Weights(source); // checks every tensor against the config before anything is written
         switch (target) {
@@ -91,7 +95,7 @@ public final class ModelConverter {
                 if (type != null && type != GgmlType.F16) {
                     throw new ModelFormatException("flat binary files are FP16 only (asked for " + name(type) + ")");
                 }
-                FlatBinWriter.write(source, out);
+                FlatBinWriter.write(source, out, progress == null ? null : progress::update);
             }
             case HF -> writeHf(source, out, uniformType(source, mix, target), progress, HF_SHARD_BYTES);
             case LLAMA2C -> writeLlama2c(source, out, uniformType(source, mix, target), progress);
@@ -108,6 +112,36 @@ public final class ModelConverter {
         }
         throw new ModelFormatException(source.path() + ": cannot write " + mix.name() + " as "
                 + target.name().toLowerCase(Locale.ROOT) + " (a mixture of block types is for GGUF only)");
+    }
+
+    /**
+     * The matrices (2-D tensors) that a conversion to {@code target} with {@code mix} writes in another type than the
+     * mix wants for them, with why: only GGUF output keeps a matrix whose rows do not fit the type's blocks (in F32,
+     * or in llama-quantize's fallback types for the K-quants).
+     */
+    public static List<TypeFallback> fallbacks(ModelFile source, Target target, QuantMix mix) {
+        List<TypeFallback> out = new ArrayList<>();
+        if (mix == null || target != Target.GGUF) {
+            return out;
+        }
+        int layers = source.config().layers();
+        boolean hasOutput = source.tensorOrNull("output.weight") != null;
+        for (Tensor t : modelTensors(source)) {
+            if (t.shape().length < 2) {
+                continue;
+            }
+            GgmlType wanted = mix.wanted(t.name(), t.shape(), layers, hasOutput);
+            GgmlType used = mix.typeFor(t.name(), t.shape(), layers, hasOutput);
+            if (used != wanted) {
+                out.add(new TypeFallback(t.name(), t.rowLength(), wanted, used));
+            }
+        }
+        return out;
+    }
+
+    /** How many matrices (2-D tensors) a conversion writes. */
+    public static int matrixCount(ModelFile source) {
+        return (int) modelTensors(source).stream().filter(t -> t.shape().length >= 2).count();
     }
 
     static String name(GgmlType type) {
@@ -281,15 +315,8 @@ public final class ModelConverter {
                 throw new ModelFormatException(cannot + "rope_freqs.weight matches no llama3 rope_scaling");
             }
         }
-        Path target = out.toAbsolutePath();
-        if (Files.exists(target) && !(Files.isDirectory(target) && isEmpty(target))) {
-            throw new ModelFormatException(cannot + "it exists (give a new or empty directory)");
-        }
-        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + System.nanoTime() + ".tmp");
-        boolean complete = false;
-        try {
-            Files.createDirectories(temp);
+        LlamaConfig.RopeScaling ropeScaling = scaling;
+        OutputFiles.writeDirectory(out, OutputFiles.Links.FOLLOW, temp -> {
             List<SafetensorsWriter> shards = new ArrayList<>();
             shards.add(new SafetensorsWriter().metadata("format", "pt"));
             long total = 0;
@@ -329,34 +356,32 @@ public final class ModelConverter {
                         }));
             }
             if (shards.size() == 1) {
-                shards.getFirst().write(temp.resolve(HfModelLoader.SINGLE));
+                shards.getFirst().write(temp, HfModelLoader.SINGLE);
             } else {
                 ObjectNode index = JSON.createObjectNode();
                 index.putObject("metadata").put("total_size", total);
                 ObjectNode map = index.putObject("weight_map");
                 for (int i = 0; i < shards.size(); i++) {
                     String file = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
-                    shards.get(i).write(temp.resolve(file));
+                    shards.get(i).write(temp, file);
                     for (String name : shards.get(i).names()) {
                         map.put(name, file);
                     }
                 }
-                Files.writeString(temp.resolve(HfModelLoader.INDEX), JSON.writeValueAsString(index));
+                writeText(temp, HfModelLoader.INDEX, JSON.writeValueAsString(index));
             }
-            Files.writeString(temp.resolve(HfModelLoader.CONFIG), configJson(c, scaling,
+            writeText(temp, HfModelLoader.CONFIG, configJson(c, ropeScaling,
                     source.tensorOrNull("output.weight") == null, hfType(source.tensor("token_embd.weight"), type)));
             if (source.tokenizer() != null) {
                 HfTokenizerJsonWriter.write(source.tokenizer(), temp);
             }
-            if (Files.isDirectory(target)) {
-                Files.delete(target); // empty, checked above
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            complete = true;
-        } finally {
-            if (!complete) {
-                deleteTree(temp);
-            }
+            return null;
+        });
+    }
+
+    private static void writeText(Path dir, String name, String text) throws IOException {
+        try (OutputStream out = OutputFiles.createNew(dir, name)) {
+            out.write(text.getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -464,11 +489,8 @@ public final class ModelConverter {
             order.add(source.tensor("output.weight"));
         }
         long total = order.stream().mapToLong(t -> t.elementCount() * 4).sum();
-        Path target = out.toAbsolutePath();
-        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + System.nanoTime() + ".tmp");
-        boolean complete = false;
-        try (OutputStream stream = new BufferedOutputStream(Files.newOutputStream(temp), 1 << 20)) {
+        OutputFiles.writeStream(out, OutputFiles.Links.FOLLOW, raw -> {
+            OutputStream stream = new BufferedOutputStream(raw, 1 << 20);
             ByteBuffer header = ByteBuffer.allocate(256).order(ByteOrder.LITTLE_ENDIAN);
             header.putInt(LLAMA2C_MAGIC).putInt(1);
             header.putInt(c.dim()).putInt(c.hiddenDim()).putInt(c.layers()).putInt(c.heads()).putInt(c.kvHeads())
@@ -485,31 +507,7 @@ public final class ModelConverter {
                     }
                 });
             }
-            stream.close();
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            complete = true;
-        } finally {
-            if (!complete) {
-                Files.deleteIfExists(temp);
-            }
-        }
+            stream.flush();
+        });
     }
-
-    private static boolean isEmpty(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.findAny().isEmpty();
-        }
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
 }

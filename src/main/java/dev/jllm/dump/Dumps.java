@@ -8,23 +8,25 @@ import dev.jllm.engine.Model;
 import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
 import dev.jllm.format.safetensors.HfModelLoader;
+import dev.jllm.io.OutputFiles;
+import dev.jllm.io.SafeNames;
 import dev.jllm.model.Batch;
 import dev.jllm.model.KvCache;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.tensor.Tensor;
 import java.io.IOException;
-import java.nio.file.Files;
+import java.io.OutputStream;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * Weight and activation dumps for checking jllm's math with one's own code. Each writes a directory that appears only
- * when complete (built under a temporary name beside it).
+ * when complete (built under a temporary name beside it, {@link OutputFiles}). File names made from tensor names go
+ * through {@link SafeNames}: a name read from a model file never becomes a path outside that directory.
  *
  * <p>Conventions. A Hugging Face model is dumped in Hugging Face's terms: tensors under their HF names, in HF's row
  * order (Q and K as stored, for rotate-half RoPE), and q/k activations in the rotate-half order that goes with them.
@@ -56,15 +58,24 @@ public final class Dumps {
         if (selected.isEmpty()) {
             throw new ModelFormatException(file.path() + ": no tensor matches --filter " + filter);
         }
+        Map<String, String> files = new HashMap<>();
+        for (Tensor t : selected) {
+            String name = dumpName(t, hf);
+            String previous = files.put(SafeNames.fileName(name), name);
+            if (previous != null) {
+                throw new ModelFormatException(file.path() + ": tensors '" + previous + "' and '" + name
+                        + "' would be dumped to the same file");
+            }
+        }
         return inTempDir(out, dir -> {
             for (Tensor t : selected) {
                 String name = dumpName(t, hf);
+                String fileName = SafeNames.fileName(name); // a tensor name is the file's, not a path
                 // As stored: for a Hugging Face Q/K that is HF's row order (the view without the loader's row order).
                 Tensor stored = hf ? new Tensor(t.name(), t.type(), t.shape(), t.data()) : t;
                 long[] shape = t.shape().length == 1 ? new long[] {t.shape()[0]}
                         : new long[] {t.rowCount(), t.shape()[0]};
-                format.write(dir.resolve(name + "." + format.extension), shape,
-                        (r, row) -> stored.dequantizeRow(r, row, 0));
+                format.write(dir, fileName, shape, (r, row) -> stored.dequantizeRow(r, row, 0));
                 ObjectNode meta = JSON.createObjectNode();
                 meta.put("name", name);
                 meta.put("gguf_name", t.name());
@@ -74,11 +85,17 @@ public final class Dumps {
                 }
                 meta.put("dtype", "float32");
                 meta.put("stored_type", t.type().name());
-                meta.put("file", name + "." + format.extension);
-                JSON.writeValue(dir.resolve(name + ".json").toFile(), meta);
+                meta.put("file", fileName + "." + format.extension);
+                writeJson(dir, fileName + ".json", meta);
             }
             return selected.size();
         });
+    }
+
+    private static void writeJson(Path dir, String fileName, ObjectNode json) throws IOException {
+        try (OutputStream stream = OutputFiles.createNew(dir, fileName)) {
+            JSON.writeValue(stream, json);
+        }
     }
 
     private static String dumpName(Tensor t, boolean hf) {
@@ -118,8 +135,8 @@ public final class Dumps {
                 }
                 float[] values = copy;
                 try {
-                    format.write(dir.resolve(name + "_layer" + layer + "." + format.extension),
-                            new long[] {batch, width}, (r, row) -> System.arraycopy(values, (int) r * width, row, 0, width));
+                    format.write(dir, name + "_layer" + layer, new long[] {batch, width},
+                            (r, row) -> System.arraycopy(values, (int) r * width, row, 0, width));
                 } catch (IOException e) {
                     failure[0] = e;
                 }
@@ -136,20 +153,12 @@ public final class Dumps {
             }
             int n = tokens.length;
             int vocab = c.vocabSize();
-            format.write(dir.resolve("logits." + format.extension), new long[] {n, vocab},
+            format.write(dir, "logits", new long[] {n, vocab},
                     (r, row) -> System.arraycopy(logits, (int) r * vocab, row, 0, vocab));
-            format.write(dir.resolve("input_ids." + format.extension), new long[] {n}, (r, row) -> {
-                for (int i = 0; i < n; i++) {
-                    row[i] = tokens[i];
-                }
-            });
-            format.write(dir.resolve("position_ids." + format.extension), new long[] {n}, (r, row) -> {
-                for (int i = 0; i < n; i++) {
-                    row[i] = i;
-                }
-            });
-            format.write(dir.resolve("attention_mask." + format.extension), new long[] {n, n}, (r, row) -> {
-                for (int j = 0; j < n; j++) {
+            // integers, as transformers' input_ids and position_ids are (int64), not floats
+            format.writeIntegers(dir, "input_ids", java.util.Arrays.stream(tokens).asLongStream().toArray());
+            format.writeIntegers(dir, "position_ids", java.util.stream.LongStream.range(0, n).toArray());
+            format.write(dir, "attention_mask", new long[] {n, n}, (r, row) -> {                for (int j = 0; j < n; j++) {
                     row[j] = j <= r ? 1f : 0f;
                 }
             });
@@ -168,7 +177,7 @@ public final class Dumps {
                 meta.put("rope_scaling", c.ropeScaling() != null || model.file().tensorOrNull("rope_freqs.weight") != null);
                 meta.put("format", format.extension);
                 meta.put("kv_cache", "f32");
-                JSON.writeValue(dir.resolve("meta_layer" + l + ".json").toFile(), meta);
+                writeJson(dir, "meta_layer" + l + ".json", meta);
             }
             return null;
         });
@@ -195,44 +204,11 @@ public final class Dumps {
         T run(Path dir) throws IOException;
     }
 
-    /** Runs {@code work} in a fresh temporary directory beside {@code out}, then renames it to {@code out}. */
+    /**
+     * Runs {@code work} in a fresh temporary directory beside {@code out}, then renames it to {@code out}
+     * ({@link OutputFiles#writeDirectory}: {@code out} must be new or an empty directory).
+     */
     private static <T> T inTempDir(Path out, DirWork<T> work) throws IOException {
-        Path target = out.toAbsolutePath();
-        if (Files.exists(target)) {
-            boolean empty = false;
-            if (Files.isDirectory(target)) {
-                try (Stream<Path> s = Files.list(target)) {
-                    empty = s.findAny().isEmpty();
-                }
-            }
-            if (!empty) {
-                throw new IllegalArgumentException("cannot write " + out + ": it exists (give a new or empty directory)");
-            }
-        }
-        if (target.getParent() == null || !Files.isDirectory(target.getParent())) {
-            throw new IllegalArgumentException("cannot write " + out + ": directory " + target.getParent()
-                    + " does not exist");
-        }
-        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + System.nanoTime() + ".tmp");
-        Files.createDirectory(temp);
-        boolean complete = false;
-        try {
-            T result = work.run(temp);
-            if (Files.isDirectory(target)) {
-                Files.delete(target);
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            complete = true;
-            return result;
-        } finally {
-            if (!complete) {
-                try (Stream<Path> s = Files.walk(temp)) {
-                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                        Files.deleteIfExists(p);
-                    }
-                }
-            }
-        }
+        return OutputFiles.writeDirectory(out, OutputFiles.Links.FOLLOW, work::run);
     }
 }

@@ -43,6 +43,7 @@ public final class Generator {
 
         Sampler sampler = new Sampler(options.sampler());
         int vocab = model.config().vocabSize();
+        int[] endOfGeneration = options.ignoreEos() ? endOfGenerationIds(tokenizer, vocab) : new int[0];
         int[] generated = new int[16];
         int count = 0;
         StringBuilder text = new StringBuilder();
@@ -53,6 +54,9 @@ public final class Generator {
                 break;
             }
             int[] history = session.tokens();
+            for (int id : endOfGeneration) {
+                logits[id] = Float.NEGATIVE_INFINITY; // --ignore-eos: as llama.cpp, a logit bias that rules them out
+            }
             int next = sampler.sample(logits, 0, vocab, history, history.length);
             if (tokenizer.isEndOfGeneration(next)) {
                 reason = Generation.StopReason.END_OF_TEXT;
@@ -80,6 +84,10 @@ public final class Generator {
         emit(sink, rest);
         long t2 = System.nanoTime();
         return new Generation(promptIds, Arrays.copyOf(generated, count), text.toString(), reason, t1 - t0, t2 - t1);
+    }
+
+    private static int[] endOfGenerationIds(Tokenizer tokenizer, int vocab) {
+        return java.util.stream.IntStream.range(0, vocab).filter(tokenizer::isEndOfGeneration).toArray();
     }
 
     private static void emit(Consumer<String> sink, String s) {

@@ -39,7 +39,14 @@ public final class Model implements AutoCloseable {
      * llama2.c checkpoint.
      */
     public static Model load(Path modelPath, Path tokenizerPath) {
-        ModelFile file = ModelLoaders.open(modelPath);
+        return of(ModelLoaders.open(modelPath), tokenizerPath);
+    }
+
+    /**
+     * A model of a file already open (for instance one held in memory); the model closes it. {@code tokenizerPath} as
+     * for {@link #load}.
+     */
+    public static Model of(ModelFile file, Path tokenizerPath) {
         try {
             return new Model(file, tokenizerSpec(file, tokenizerPath));
         } catch (RuntimeException e) {
@@ -48,25 +55,35 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    private static TokenizerSpec tokenizerSpec(ModelFile file, Path tokenizerPath) {
+    /**
+     * The tokenizer a model runs with: the file {@code tokenizerPath} names (any format {@link TokenizerFiles} reads),
+     * else the model file's own, else llama2.c's {@code tokenizer.bin} beside it; null when there is none. Whatever the
+     * format, a tokenizer whose vocabulary is not the model's size is refused: a llama2.c {@code tokenizer.bin} is read
+     * to its end (it does not say how many tokens it holds), so a 32000-token file is not cut to a 512-token model.
+     */
+    public static TokenizerSpec tokenizerSpec(ModelFile file, Path tokenizerPath) {
         TokenizerSpec spec;
+        Path from;
         int vocab = file.config().vocabSize();
         if (tokenizerPath != null) {
             if (!Files.exists(tokenizerPath)) {
                 throw new TokenizerException(tokenizerPath + ": no such file");
             }
-            spec = TokenizerFiles.load(tokenizerPath, vocab);
+            spec = TokenizerFiles.load(tokenizerPath, 0);
+            from = tokenizerPath;
         } else if (file.tokenizer() != null) {
             spec = file.tokenizer();
+            from = null;
         } else if (!Files.exists(file.path().toAbsolutePath().resolveSibling("tokenizer.bin"))) {
             return null; // the model still runs on token ids; tokenizer() says what is missing
         } else {
-            Path beside = file.path().toAbsolutePath().resolveSibling("tokenizer.bin");
-            spec = Llama2cTokenizerLoader.load(beside, vocab);
+            from = file.path().toAbsolutePath().resolveSibling("tokenizer.bin");
+            spec = Llama2cTokenizerLoader.load(from, 0);
         }
         if (spec.vocabSize() != vocab) {
-            throw new ModelFormatException(file.path() + ": the tokenizer has " + spec.vocabSize()
-                    + " tokens but the model's vocabulary has " + vocab);
+            throw new ModelFormatException(file.path() + ": the tokenizer" + (from != null ? " " + from : "") + " has "
+                    + spec.vocabSize() + " tokens but the model's vocabulary has " + vocab
+                    + (from != null ? " (give the tokenizer made for this model)" : ""));
         }
         return spec;
     }
@@ -122,6 +139,14 @@ public final class Model implements AutoCloseable {
     /** The batched forward pass over tokens of several sequences: logits of the tokens that want them. */
     public float[] forward(Batch batch, KvCache cache) {
         return llama.forward(batch, cache);
+    }
+
+    /**
+     * The batched forward pass returning the final hidden states (after the output norm, {@code dim} per token) of the
+     * tokens that want output, instead of their logits: for embeddings.
+     */
+    public float[] forwardHidden(Batch batch, KvCache cache) {
+        return llama.forwardHidden(batch, cache);
     }
 
     /** Watches the activations of later forward passes (for dumps); null stops watching. */

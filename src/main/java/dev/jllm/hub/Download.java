@@ -7,7 +7,9 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
@@ -21,7 +23,10 @@ import java.util.regex.Pattern;
 /**
  * One file from the Hub into the cache: written to {@code partial/.../FILE.part}, resumed with a Range request after
  * an interruption, and moved under {@code snapshots/} by an atomic rename only once its size and SHA-256 match what
- * the Hub announced. A transfer that fails verification is deleted.
+ * the Hub announced. A transfer that fails verification is deleted, and so is one that brought no byte (with the
+ * folders it made). The server is not trusted: no byte past the announced size, at most
+ * {@link HubClient.Limits#maxUnsizedFileBytes} when no size is announced, a minimum rate ({@link GuardedBody}), and
+ * the {@code .part} file is opened without following links, under folders checked to be real ones.
  */
 final class Download {
 
@@ -70,7 +75,7 @@ final class Download {
     static Path fetch(HubClient client, ModelCache cache, TransferListener listener, String repo, String key,
                       String urlRevision, String file) {
         Path target = cache.snapshotFile(repo, key, file);
-        if (Files.isRegularFile(target)) {
+        if (cache.isCachedFile(target)) { // a link or anything but a regular file there is refused
             listener.cached(file, target);
             return target;
         }
@@ -83,27 +88,41 @@ final class Download {
 
     private Path run(Path target) throws IOException {
         Path part = cache.partialFile(repo, key, file);
-        Files.createDirectories(part.getParent());
+        cache.createDirectories(part.getParent());
+        cache.requireRegularOrAbsent(part);
         boolean verified = false;
+        boolean locked = false;
+        // NOFOLLOW_LINKS: a link planted at the .part name makes the open fail instead of writing where it points
         try (FileChannel ch = FileChannel.open(part, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE)) {
+                StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             channel = ch;
+            cache.requireRegularOrAbsent(part);
             try (FileLock lock = lockOrFail(part)) {
+                locked = true;
                 have = channel.size();
                 hashExisting();
-                transferWithRetries();
+                transferWithRetries(part);
                 verify(part);
                 channel.force(true);
                 verified = true;
             }
+        } catch (FileSystemException e) {
+            if (!locked && Files.isSymbolicLink(part)) {
+                throw new HubException(part + ": a symbolic link in the model cache, which jllm does not follow"
+                        + " (remove it)");
+            }
+            throw e;
         } finally {
-            if (!verified && expectedMismatch) {
+            // a transfer that cannot be the file goes; so does one that brought nothing, with its folders
+            if (locked && !verified && (expectedMismatch || have == 0)) {
                 Files.deleteIfExists(part);
+                cache.pruneEmptyParents(part, repo);
             }
         }
-        Files.createDirectories(target.getParent());
+        cache.createDirectories(target.getParent());
+        cache.requireRegularOrAbsent(target);
         ModelCache.moveAtomically(part, target);
-        pruneEmptyParents(part);
+        cache.pruneEmptyParents(part, repo);
         listener.finished(file, have, verifiedBy(), target);
         return target;
     }
@@ -143,17 +162,20 @@ final class Download {
         digest.reset();
     }
 
-    private void transferWithRetries() {
+    private void transferWithRetries(Path part) {
         HubClient.Options options = client.options();
+        // progress worth fresh attempts: what the minimum rate brings in one window (a drip does not reset them)
+        long worthResetting = Math.max(1,
+                options.limits().minBytesPerSecond() * options.readTimeout().toMillis() / 1000);
         for (int attempt = 1; ; attempt++) {
             long before = have;
             try {
-                if (transferOnce()) {
+                if (transferOnce(part)) {
                     return;
                 }
                 throw new IOException("the transfer ended early, at " + have + " of " + expectedSize + " bytes");
             } catch (IOException e) {
-                if (have > before) {
+                if (have - before >= worthResetting) {
                     attempt = 1; // progress was made: a flaky line gets a fresh set of attempts, bounded by the file size
                 }
                 if (!HubClient.retryable(e) || attempt >= options.maxAttempts()) {
@@ -170,7 +192,7 @@ final class Download {
     }
 
     /** One request: true when the file is complete on disk (as far as the server says). */
-    private boolean transferOnce() throws IOException {
+    private boolean transferOnce(Path part) throws IOException {
         HubClient.Opened opened = client.open(repo, urlRevision, file, have);
         HttpResponse<InputStream> r = opened.response();
         if (opened.sha256() != null) {
@@ -216,6 +238,7 @@ final class Download {
                     }
                 }
             }
+            checkFreeSpace(part);
             announce();
             copy(body);
         }
@@ -229,31 +252,44 @@ final class Download {
         }
     }
 
+    /** Refuses a file the disk cannot hold before writing any of it (the bytes already received are kept). */
+    private void checkFreeSpace(Path part) {
+        if (expectedSize < 0) {
+            return;
+        }
+        long free;
+        try {
+            free = Files.getFileStore(part.getParent()).getUsableSpace();
+        } catch (IOException e) {
+            return; // no figure for the free space: the write fails when the disk is full
+        }
+        if (expectedSize - have > free) {
+            throw new HubException(String.format(Locale.ROOT, "%s:%s: the file has %d bytes, %d more than the %d free"
+                    + " in the cache (%s)", repo, file, expectedSize, expectedSize - have - free, free,
+                    part.getParent()));
+        }
+    }
+
     private void copy(InputStream body) throws IOException {
         byte[] buffer = new byte[BUFFER];
-        try (Watchdog watchdog = new Watchdog(body, client.options().readTimeout())) {
-            try {
-                for (int n; (n = body.read(buffer)) >= 0; ) {
-                    watchdog.touch();
-                    if (expectedSize >= 0 && have + n > expectedSize) {
-                        expectedMismatch = true;
-                        throw new HubException(repo + ":" + file + ": the server sent more than the " + expectedSize
-                                + " bytes announced; the download was discarded");
-                    }
-                    ByteBuffer b = ByteBuffer.wrap(buffer, 0, n);
-                    while (b.hasRemaining()) {
-                        channel.write(b, have + b.position());
-                    }
-                    digest.update(buffer, 0, n);
-                    have += n;
-                    listener.progress(file, have);
+        HubClient.Limits limits = client.options().limits();
+        long sized = expectedSize;
+        long max = sized >= 0 ? sized - have : limits.maxUnsizedFileBytes() - have;
+        try (GuardedBody in = new GuardedBody(body, Math.max(0, max), limit -> {
+            expectedMismatch = true;
+            return new HubException(repo + ":" + file + (sized >= 0
+                    ? ": the server sent more than the " + sized + " bytes announced; the download was discarded"
+                    : ": the server sent more than " + limits.maxUnsizedFileBytes() + " bytes without announcing a"
+                            + " size; refused (the Hub announces the size of every large file)"));
+        }, null, client.options().readTimeout(), limits.minBytesPerSecond())) {
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                ByteBuffer b = ByteBuffer.wrap(buffer, 0, n);
+                while (b.hasRemaining()) {
+                    channel.write(b, have + b.position());
                 }
-            } catch (IOException e) {
-                if (watchdog.fired()) {
-                    throw new java.net.http.HttpTimeoutException(String.format(java.util.Locale.ROOT, "no data for %.1f s",
-                            client.options().readTimeout().toMillis() / 1e3));
-                }
-                throw e;
+                digest.update(buffer, 0, n);
+                have += n;
+                listener.progress(file, have);
             }
         }
     }
@@ -301,64 +337,5 @@ final class Download {
             }
         }
         return HexFormat.of().formatHex(sha1.digest());
-    }
-
-    private void pruneEmptyParents(Path part) {
-        Path stop = cache.repoDir(repo);
-        for (Path d = part.getParent(); d != null && d.startsWith(stop) && !d.equals(stop); d = d.getParent()) {
-            try {
-                Files.delete(d);
-            } catch (IOException e) {
-                return; // not empty (another download) or already gone
-            }
-        }
-    }
-
-    /** Closes a body that has stalled for longer than the read timeout, so a blocked read fails and is retried. */
-    private static final class Watchdog implements AutoCloseable {
-        private final InputStream body;
-        private final long timeoutNanos;
-        private final Thread thread;
-        private volatile long last = System.nanoTime();
-        private volatile boolean done;
-        private volatile boolean fired;
-
-        Watchdog(InputStream body, Duration timeout) {
-            this.body = body;
-            this.timeoutNanos = timeout.toNanos();
-            Duration tick = Duration.ofMillis(Math.max(10, Math.min(500, timeout.toMillis() / 4)));
-            this.thread = Thread.ofVirtual().name("jllm-download-watchdog").start(() -> {
-                while (!done) {
-                    try {
-                        Thread.sleep(tick);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                    if (!done && System.nanoTime() - last > timeoutNanos) {
-                        fired = true;
-                        try {
-                            body.close();
-                        } catch (IOException ignored) {
-                            // closing is all we can do
-                        }
-                        return;
-                    }
-                }
-            });
-        }
-
-        void touch() {
-            last = System.nanoTime();
-        }
-
-        boolean fired() {
-            return fired;
-        }
-
-        @Override
-        public void close() {
-            done = true;
-            thread.interrupt();
-        }
     }
 }

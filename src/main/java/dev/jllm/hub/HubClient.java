@@ -32,20 +32,43 @@ public final class HubClient implements AutoCloseable {
     public static final URI DEFAULT_ENDPOINT = URI.create("https://huggingface.co");
 
     /**
+     * What jllm accepts from a server it does not trust (the endpoint can be any mirror).
+     *
+     * @param maxListingBytes     the largest listing answer read; a longer one is refused
+     * @param maxUnsizedFileBytes the largest file taken when neither the Hub nor the answer announces its size (the
+     *                            Hub announces the size of every large, LFS-stored file)
+     * @param minBytesPerSecond   a transfer slower than this over a whole read-timeout window is cut and retried
+     */
+    public record Limits(long maxListingBytes, long maxUnsizedFileBytes, long minBytesPerSecond) {
+
+        public static final Limits DEFAULT = new Limits(16L << 20, 64L << 20, 1024);
+
+        public Limits {
+            if (maxListingBytes < 1 || maxUnsizedFileBytes < 1 || minBytesPerSecond < 0) {
+                throw new IllegalArgumentException("limits must be positive: " + maxListingBytes + ", "
+                        + maxUnsizedFileBytes + ", " + minBytesPerSecond);
+            }
+        }
+    }
+
+    /**
      * How to reach the Hub.
      *
      * @param endpoint       the Hub or a mirror, e.g. https://huggingface.co
      * @param token          an access token sent as {@code Authorization: Bearer} to the endpoint only; null for none
      * @param connectTimeout how long to wait for a connection
-     * @param readTimeout    how long to wait for an answer, or for the next bytes of a body, before trying again
+     * @param readTimeout    how long to wait for an answer; a listing must arrive whole within it, and a file transfer
+     *                       must bring at least {@link Limits#minBytesPerSecond} in each window of this length
      * @param maxAttempts    attempts per request or file (1: no retry)
      * @param initialBackoff the wait before the second attempt; it doubles at each further attempt (at most 30 s)
+     * @param limits         the size and rate limits
      */
     public record Options(URI endpoint, String token, Duration connectTimeout, Duration readTimeout, int maxAttempts,
-                          Duration initialBackoff) {
+                          Duration initialBackoff, Limits limits) {
 
         public Options {
             Objects.requireNonNull(endpoint, "endpoint");
+            Objects.requireNonNull(limits, "limits");
             String scheme = endpoint.getScheme();
             if (scheme == null || !(scheme.equals("https") || scheme.equals("http")) || endpoint.getHost() == null) {
                 throw new HubException("endpoint '" + endpoint + "': expected an http(s) URL such as " + DEFAULT_ENDPOINT);
@@ -53,13 +76,17 @@ public final class HubClient implements AutoCloseable {
             if (maxAttempts < 1) {
                 throw new IllegalArgumentException("maxAttempts must be at least 1");
             }
+            if (readTimeout.isNegative() || readTimeout.isZero()) {
+                throw new IllegalArgumentException("the read timeout must be positive");
+            }
             if (token != null && token.isBlank()) {
                 token = null;
             }
         }
 
         public static Options defaults() {
-            return new Options(DEFAULT_ENDPOINT, null, Duration.ofSeconds(20), Duration.ofSeconds(60), 4, Duration.ofMillis(500));
+            return new Options(DEFAULT_ENDPOINT, null, Duration.ofSeconds(20), Duration.ofSeconds(60), 4,
+                    Duration.ofMillis(500), Limits.DEFAULT);
         }
 
         /** Endpoint and token from {@code HF_ENDPOINT} and {@code HF_TOKEN} (explicit values win when not null). */
@@ -71,25 +98,30 @@ public final class HubClient implements AutoCloseable {
         }
 
         public Options withEndpoint(URI e) {
-            return new Options(e, token, connectTimeout, readTimeout, maxAttempts, initialBackoff);
+            return new Options(e, token, connectTimeout, readTimeout, maxAttempts, initialBackoff, limits);
         }
 
         public Options withToken(String t) {
-            return new Options(endpoint, t, connectTimeout, readTimeout, maxAttempts, initialBackoff);
+            return new Options(endpoint, t, connectTimeout, readTimeout, maxAttempts, initialBackoff, limits);
         }
 
         public Options withTimeouts(Duration connect, Duration read) {
-            return new Options(endpoint, token, connect, read, maxAttempts, initialBackoff);
+            return new Options(endpoint, token, connect, read, maxAttempts, initialBackoff, limits);
         }
 
         public Options withRetries(int attempts, Duration backoff) {
-            return new Options(endpoint, token, connectTimeout, readTimeout, attempts, backoff);
+            return new Options(endpoint, token, connectTimeout, readTimeout, attempts, backoff, limits);
+        }
+
+        public Options withLimits(Limits l) {
+            return new Options(endpoint, token, connectTimeout, readTimeout, maxAttempts, initialBackoff, l);
         }
 
         @Override
         public String toString() { // never show the token
             return "Options[endpoint=" + endpoint + ", token=" + (token == null ? "none" : "set") + ", connectTimeout="
-                    + connectTimeout + ", readTimeout=" + readTimeout + ", maxAttempts=" + maxAttempts + "]";
+                    + connectTimeout + ", readTimeout=" + readTimeout + ", maxAttempts=" + maxAttempts + ", limits="
+                    + limits + "]";
         }
 
         static URI parseEndpoint(String text) {
@@ -157,25 +189,35 @@ public final class HubClient implements AutoCloseable {
         return URI.create(revision.equals("main") ? base : base + "/revision/" + RepoPaths.encodeSegment(revision));
     }
 
-    /** The repository's files at a revision, from the Hub's API, with retries. */
+    /**
+     * The repository's files at a revision, from the Hub's API, with retries. The answer is read as a stream: at most
+     * {@link Limits#maxListingBytes}, all of it within the read timeout.
+     */
     Listing listing(String repo, String revision, TransferListener listener) {
         URI uri = listingUri(repo, revision);
         String what = "the listing of " + repo;
         return withRetries(what, listener, () -> {
-            HttpResponse<byte[]> r = send(uri, "GET", -1, HttpResponse.BodyHandlers.ofByteArray()).response();
+            HttpResponse<InputStream> r = send(uri, "GET", -1, HttpResponse.BodyHandlers.ofInputStream()).response();
             int status = r.statusCode();
             if (status != 200) {
+                r.body().close();
                 throw failure(status, repo, revision, null);
+            }
+            byte[] body;
+            try (GuardedBody in = new GuardedBody(r.body(), options.limits().maxListingBytes(),
+                    max -> new HubException(where(uri) + " answered with a listing larger than " + max
+                            + " bytes; refused"), options.readTimeout(), options.readTimeout(), 0)) {
+                body = in.readAllBytes();
             }
             JsonNode root;
             try {
-                root = JSON.readTree(r.body());
+                root = JSON.readTree(body);
             } catch (IOException e) {
-                throw new HubException(uri + " did not answer with the JSON of a model listing");
+                throw new HubException(where(uri) + " did not answer with the JSON of a model listing");
             }
             JsonNode siblings = root == null ? null : root.get("siblings");
             if (siblings == null || !siblings.isArray()) {
-                throw new HubException(uri + " answered without a 'siblings' list of files");
+                throw new HubException(where(uri) + " answered without a 'siblings' list of files");
             }
             List<String> files = new ArrayList<>();
             for (JsonNode s : siblings) {

@@ -2,8 +2,8 @@ package dev.jllm.hub;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jllm.io.OutputFiles;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -48,13 +48,19 @@ public final class ModelPuller {
         }
     }
 
-    /** The cached model, or null when it is not (completely) in the cache. */
+    /**
+     * The cached model, or null when it is not (completely) in the cache. The reference is resolved among the files the
+     * repository had when the snapshot was pulled (its recorded listing), as the Hub's listing would resolve it, so a
+     * reference means the same file with a full, a partial or an empty cache; only a snapshot pulled without a
+     * recorded listing falls back to the files in the cache.
+     */
     private PulledModel fromCache(ModelRef ref, String revision, boolean offline) {
         String key = cache.localKey(ref.repo(), revision);
-        List<String> files = cache.snapshotFiles(ref.repo(), key);
-        if (files.isEmpty()) {
+        List<String> cached = cache.snapshotFiles(ref.repo(), key);
+        if (cached.isEmpty()) {
             return null;
         }
+        List<String> files = cache.readListing(ref.repo(), key).orElse(cached);
         Selection selection;
         try {
             selection = Selection.choose(ref.repo(), ref.file(), files);
@@ -62,19 +68,25 @@ public final class ModelPuller {
             if (offline) {
                 throw new HubException(e.getMessage() + " (in the cache at " + cache.root() + ", offline)");
             }
-            return null; // the Hub may have what the cache lacks
+            return null; // the Hub may have what the cache lacks, and says the same when it does not
         }
         switch (selection) {
             case Selection.SingleFile single -> {
+                if (!cached.contains(single.name())) {
+                    return null;
+                }
                 Path p = cache.snapshotFile(ref.repo(), key, single.name());
                 listener.cached(single.name(), p);
                 return new PulledModel(p, List.of(p), key, true);
             }
             case Selection.Directory dir -> {
+                if (!cached.containsAll(dir.files())) {
+                    return null;
+                }
                 List<String> all = new ArrayList<>(dir.files());
                 if (dir.index() != null) {
                     Set<String> shards = shards(cache.snapshotFile(ref.repo(), key, dir.index()), ref.repo());
-                    if (!files.containsAll(shards)) {
+                    if (!cached.containsAll(shards)) {
                         return null;
                     }
                     all.addAll(shards);
@@ -129,12 +141,13 @@ public final class ModelPuller {
                 yield new PulledModel(cache.snapshotDir(repo, key), List.copyOf(paths), key, false);
             }
         };
-        if (commit != null && !revision.equals(commit)) {
-            try {
+        try {
+            cache.writeListing(repo, key, listing.files());
+            if (commit != null && !revision.equals(commit)) {
                 cache.writeRef(repo, revision, commit);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
             }
+        } catch (IOException e) {
+            throw new HubException(repo + ": cannot write to the cache (" + OutputFiles.reason(e) + ")", e);
         }
         return pulled;
     }

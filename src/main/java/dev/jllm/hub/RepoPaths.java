@@ -1,5 +1,6 @@
 package dev.jllm.hub;
 
+import dev.jllm.io.Printable;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.regex.Pattern;
@@ -14,8 +15,9 @@ final class RepoPaths {
     }
 
     /**
-     * Accepts a relative, '/'-separated path with no empty, '.' or '..' segment, no backslash and no control character:
-     * a server's listing must not be able to write outside the cache.
+     * Accepts a relative, '/'-separated path with no empty, '.' or '..' segment, no backslash and nothing non-printable
+     * (control or format characters, see {@link Printable}): a server's listing must not be able to write outside the
+     * cache, nor to act on the terminal that shows its names.
      */
     static String check(String path, String what) {
         boolean ok = !path.isEmpty() && path.length() <= 1024 && !path.startsWith("/") && !path.contains("\\");
@@ -25,9 +27,7 @@ final class RepoPaths {
                     ok = false;
                 }
             }
-            for (int i = 0; i < path.length() && ok; i++) {
-                ok = !Character.isISOControl(path.charAt(i));
-            }
+            ok = ok && Printable.escape(path).equals(path); // nothing a terminal would act on when the name is shown
         }
         if (!ok) {
             throw new HubException(what + ": not a file path inside a repository");

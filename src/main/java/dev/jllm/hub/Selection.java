@@ -19,6 +19,13 @@ sealed interface Selection {
     String SAFETENSORS_INDEX = "model.safetensors.index.json";
     String SAFETENSORS = "model.safetensors";
 
+    /** A reference that matches several files: the same one-line message wherever the list of files came from. */
+    final class AmbiguousException extends HubException {
+        AmbiguousException(String message) {
+            super(message);
+        }
+    }
+
     /** One file of the repository. */
     record SingleFile(String name) implements Selection {
     }
@@ -42,7 +49,7 @@ sealed interface Selection {
                 return new SingleFile(ggufs.getFirst());
             }
             if (ggufs.size() > 1) {
-                throw new HubException(repo + " has " + ggufs.size() + " GGUF files; name one as " + repo
+                throw new AmbiguousException(repo + " has " + ggufs.size() + " GGUF files; name one as " + repo
                         + ":FILE or " + repo + ":QUANT (e.g. Q4_K_M): " + String.join(", ", ggufs));
             }
             Directory directory = directory(files);
@@ -67,8 +74,8 @@ sealed interface Selection {
             if (standingAlone.size() == 1) {
                 return new SingleFile(standingAlone.getFirst());
             }
-            throw new HubException(repo + ":" + selector + " matches " + containing.size() + " GGUF files; name one: "
-                    + String.join(", ", containing));
+            throw new AmbiguousException(repo + ":" + selector + " matches " + containing.size()
+                    + " GGUF files; name one: " + String.join(", ", containing));
         }
         if (containing.size() == 1) {
             return new SingleFile(containing.getFirst());

@@ -63,9 +63,13 @@ final class HalfAttention {
         return s;
     }
 
-    /** Positions attended over when the batch's last position is {@code maxPos}: padded, at most the cache. */
-    static int attendedPositions(int maxPos, int contextLength) {
-        return Math.min(contextLength, Math.max(KV_PAD, (maxPos + KV_PAD) / KV_PAD * KV_PAD));
+    /**
+     * Positions attended over by a token at {@code pos}: padded as ggml pads a single-token step, at most the cache.
+     * Taken per token (ggml takes it from the batch's last position), so that a token's result, whose summation order
+     * depends on it, never depends on the rest of its batch.
+     */
+    static int attendedPositions(int pos, int contextLength) {
+        return Math.min(contextLength, Math.max(KV_PAD, (pos + KV_PAD) / KV_PAD * KV_PAD));
     }
 
     /**

@@ -30,17 +30,60 @@ public final class KvCache {
         this.sequences = sequences;
         this.contextLength = contextLength;
         this.kvDim = config.kvDim();
+        requireFits(config, sequences, contextLength, type);
         long perLayer = (long) sequences * contextLength * kvDim;
-        if (perLayer > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("a KV cache of " + sequences + " x " + contextLength
-                    + " positions is too large for one layer array");
-        }
         int layers = config.layers();
         boolean half = type == Type.F16;
         halfKeys = half ? new short[layers][(int) perLayer] : null;
         halfValues = half ? new short[layers][(int) perLayer] : null;
         floatKeys = half ? null : new float[layers][(int) perLayer];
         floatValues = half ? null : new float[layers][(int) perLayer];
+    }
+
+    /** Bytes a cache of {@code sequences} x {@code contextLength} positions holds. */
+    public static long byteSize(LlamaConfig config, int sequences, long contextLength, Type type) {
+        return 2L * config.layers() * sequences * contextLength * config.kvDim() * (type == Type.F16 ? Short.BYTES : Float.BYTES);
+    }
+
+    /** Heap bytes left free beside a new cache: the JVM needs room for everything else it allocates. */
+    private static long headroom(long available) {
+        return Math.max(64L << 20, available / 10);
+    }
+
+    /**
+     * Checks, before anything is allocated, that the cache fits in the Java heap (and in its per-layer arrays); fails
+     * with one line giving the size needed, the memory available and the largest context that fits. A huge
+     * {@code --ctx-size} used to end in OutOfMemoryError after seconds of allocating.
+     */
+    public static void requireFits(LlamaConfig config, int sequences, int contextLength, Type type) {
+        long needed = byteSize(config, sequences, contextLength, type);
+        long perToken = byteSize(config, sequences, 1, type);
+        long byArrays = (Integer.MAX_VALUE - 8L) / ((long) sequences * config.kvDim());
+        Runtime rt = Runtime.getRuntime();
+        long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        if (needed + headroom(available) > available) {
+            System.gc(); // what is in use may be mostly garbage: ask once before refusing
+            available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        }
+        if (contextLength <= byArrays && needed + headroom(available) <= available) {
+            return;
+        }
+        // Suggest 90% of what fits now: what is free varies a little from one run to the next.
+        long fits = Math.min(byArrays, Math.max(0, available - headroom(available)) / perToken * 9 / 10);
+        if (fits >= 1024) {
+            fits -= fits % 256;
+        }
+        String where = sequences == 1 ? "" : " for " + sequences + " sequences";
+        throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+                "a context of %d tokens needs a KV cache of %s (%s%s) but %s of memory is available (Java heap,"
+                        + " -Xmx); use --ctx-size %d or less%s", contextLength, size(needed),
+                type.name().toLowerCase(java.util.Locale.ROOT), where, size(Math.max(0, available)), fits,
+                type == Type.F32 ? " (or --cache-type f16, half the size)" : ""));
+    }
+
+    private static String size(long bytes) {
+        return bytes >= (1L << 30) ? String.format(java.util.Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30))
+                : String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / (double) (1L << 20));
     }
 
     public Type type() {

@@ -77,6 +77,23 @@ public final class Llama {
      * them, one row of {@code vocabSize} per such token, in batch order.
      */
     public synchronized float[] forward(Batch batch, KvCache cache) {
+        Scratch s = layers(batch, cache);
+        float[] normed = outputNormed(batch, s);
+        float[] logits = new float[batch.logitCount() * config.vocabSize()];
+        MatMul.apply(weights.output, normed, batch.logitCount(), logits);
+        return logits;
+    }
+
+    /**
+     * Runs the batch as {@link #forward} does and returns, instead of logits, the final hidden states (after the
+     * output norm, {@code dim} values per token) of the tokens whose {@code wantLogits} is set, in batch order: what
+     * llama.cpp's embedding mode pools.
+     */
+    public synchronized float[] forwardHidden(Batch batch, KvCache cache) {
+        return outputNormed(batch, layers(batch, cache));
+    }
+
+    private Scratch layers(Batch batch, KvCache cache) {
         int n = batch.size();
         validate(batch, cache);
         if (scratch == null || scratch.capacity < n) {
@@ -93,7 +110,7 @@ public final class Llama {
             attentionBlock(l, batch, cache, s);
             feedForwardBlock(l, n, s);
         }
-        return logits(batch, s);
+        return s;
     }
 
     private void attentionBlock(int l, Batch batch, KvCache cache, Scratch s) {
@@ -140,8 +157,9 @@ public final class Llama {
         for (int b = 0; b < batch.size(); b++) {
             maxPos = Math.max(maxPos, batch.positions()[b]);
         }
-        int attended = HalfAttention.attendedPositions(maxPos, cache.contextLength());
-        Parallel.forRange(batch.size() * heads, (start, end) -> {
+        // Work per (token, head): a key dot product and a value update per attended position (a hint for splitting
+        // the work; each (token, head) is computed the same way whichever thread takes it).
+        Parallel.forRange(batch.size() * heads, 2L * headDim * (maxPos + 1), (start, end) -> {
             HalfAttention.Scratch halfScratch = half ? HalfAttention.scratch(headDim, cache.contextLength()) : null;
             float[] scores = half ? null : new float[cache.contextLength()];
             float[] out = new float[headDim];
@@ -152,6 +170,9 @@ public final class Llama {
                 int base = cache.offset(batch.sequenceIds()[b], 0) + (h / groupSize) * headDim;
                 int qOff = b * qDim + h * headDim;
                 if (half) {
+                    // Padded from the token's own position, not the batch's last one: the sums' order (and so the
+                    // bits) must not depend on the other tokens of the batch.
+                    int attended = HalfAttention.attendedPositions(pos, cache.contextLength());
                     HalfAttention.head(cache.halfKeys(l), cache.halfValues(l), base, kvDim, headDim, pos, attended, s.q,
                             qOff, scale, halfScratch, s.att, qOff);
                     continue;
@@ -192,7 +213,8 @@ public final class Llama {
         add(s.x, s.proj, n * config.dim());
     }
 
-    private float[] logits(Batch batch, Scratch s) {
+    /** The residual stream of the tokens that want output, through the output norm: [count][dim]. */
+    private float[] outputNormed(Batch batch, Scratch s) {
         int dim = config.dim();
         int count = batch.logitCount();
         float[] selected = new float[count * dim];
@@ -205,9 +227,7 @@ public final class Llama {
         }
         float[] normed = new float[count * dim];
         rmsNorm(normed, selected, weights.outputNorm, count);
-        float[] logits = new float[count * config.vocabSize()];
-        MatMul.apply(weights.output, normed, count, logits);
-        return logits;
+        return normed;
     }
 
     private void rmsNorm(float[] out, float[] x, float[] weight, int n) {

@@ -39,10 +39,24 @@ public sealed interface QuantMix {
     String name();
 
     /**
-     * The type of tensor {@code name} (GGUF naming) of {@code shape} (ggml order) in a model of {@code layers}
-     * layers, which has an output matrix of its own unless its output is tied to the token embeddings.
+     * The type the mix wants for tensor {@code name} (GGUF naming) of {@code shape} (ggml order) in a model of
+     * {@code layers} layers, which has an output matrix of its own unless its output is tied to the token embeddings;
+     * {@link #typeFor} is the type it gets.
      */
-    GgmlType typeFor(String name, long[] shape, int layers, boolean hasOutput);
+    GgmlType wanted(String name, long[] shape, int layers, boolean hasOutput);
+
+    /**
+     * The type tensor {@code name} is written in: the {@link #wanted} one when its rows are whole blocks of it, else
+     * F32 for the first-generation block types and llama-quantize's fallback for the K-quants.
+     */
+    default GgmlType typeFor(String name, long[] shape, int layers, boolean hasOutput) {
+        GgmlType wanted = wanted(name, shape, layers, hasOutput);
+        if (shape.length < 2) {
+            return wanted;
+        }
+        return wanted.blockSize() == 256 ? fitted(wanted, shape[0])
+                : shape[0] % wanted.blockSize() == 0 ? wanted : GgmlType.F32;
+    }
 
     /** llama.cpp's {@code general.file_type} (enum llama_ftype) for a file of this mix. */
     int fileType();
@@ -66,12 +80,8 @@ public sealed interface QuantMix {
 
         /** Norms and other 1-D tensors stay F32 for the block types; the float types apply to them too. */
         @Override
-        public GgmlType typeFor(String name, long[] shape, int layers, boolean hasOutput) {
-            if (shape.length < 2) {
-                return type.blockSize() > 1 ? GgmlType.F32 : type;
-            }
-            return type.blockSize() == 256 ? fitted(type, shape[0])
-                    : shape[0] % type.blockSize() == 0 ? type : GgmlType.F32;
+        public GgmlType wanted(String name, long[] shape, int layers, boolean hasOutput) {
+            return shape.length < 2 && type.blockSize() > 1 ? GgmlType.F32 : type;
         }
 
         @Override
@@ -108,19 +118,17 @@ public sealed interface QuantMix {
         }
 
         @Override
-        public GgmlType typeFor(String name, long[] shape, int layers, boolean hasOutput) {
+        public GgmlType wanted(String name, long[] shape, int layers, boolean hasOutput) {
             if (shape.length < 2) {
                 return GgmlType.F32;
             }
+            // (llama.cpp takes Q8_0 directly for an output whose rows are not whole 256-value blocks: the same as
+            // Q6_K's fallback)
             boolean output = name.equals("output.weight") || !hasOutput && name.equals("token_embd.weight");
-            if (output) {
-                // llama.cpp takes Q8_0 directly for an output whose rows are not whole 256-value blocks.
-                return shape[0] % 256 == 0 ? GgmlType.Q6_K : shape[0] % 32 == 0 ? GgmlType.Q8_0 : GgmlType.F16;
-            }
             int layer = layerOf(name);
             boolean more = layer >= 0 && (name.endsWith(".attn_v.weight") || name.endsWith(".ffn_down.weight"))
                     && moreBits(layer, layers);
-            return fitted(more ? GgmlType.Q6_K : GgmlType.Q4_K, shape[0]);
+            return output || more ? GgmlType.Q6_K : GgmlType.Q4_K;
         }
 
         @Override

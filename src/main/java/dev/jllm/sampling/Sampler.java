@@ -10,10 +10,11 @@ public final class Sampler {
 
     private final SamplerOptions options;
     private long rngState;
-    private Candidate[] candidates = new Candidate[0];
-
-    private record Candidate(int id, float logit) {
-    }
+    /** The candidates of the current draw, most likely first. */
+    private int[] sortedIds = new int[0];
+    private float[] sortedLogits = new float[0];
+    /** Occurrences of each token in the penalty window, all zero between calls. */
+    private int[] counts = new int[0];
 
     public Sampler(SamplerOptions options) {
         this.options = options;
@@ -34,18 +35,8 @@ public final class Sampler {
         if (options.temperature() <= 0f) {
             return argmax(row);
         }
-        if (candidates.length != vocab) {
-            candidates = new Candidate[vocab];
-        }
-        for (int i = 0; i < vocab; i++) {
-            candidates[i] = new Candidate(i, row[i]);
-        }
-        Arrays.sort(candidates, (a, b) -> Float.compare(b.logit, a.logit));
-        int keep = vocab;
-        if (options.topK() > 0) {
-            keep = Math.min(keep, options.topK());
-        }
-        double[] probs = softmax(candidates, keep, 1f);
+        int keep = sortCandidates(row);
+        double[] probs = softmax(sortedLogits, keep, 1f);
         if (options.topP() < 1f) {
             double cumulative = 0;
             for (int i = 0; i < keep; i++) {
@@ -55,7 +46,7 @@ public final class Sampler {
                     break;
                 }
             }
-            probs = softmax(candidates, keep, 1f);
+            probs = softmax(sortedLogits, keep, 1f);
         }
         if (options.minP() > 0f) {
             double threshold = probs[0] * options.minP();
@@ -65,39 +56,92 @@ public final class Sampler {
             }
             keep = k;
         }
-        probs = softmax(candidates, keep, options.temperature());
+        probs = softmax(sortedLogits, keep, options.temperature());
         double r = nextDouble();
         double cumulative = 0;
         for (int i = 0; i < keep; i++) {
             cumulative += probs[i];
             if (r < cumulative) {
-                return candidates[i].id;
+                return sortedIds[i];
             }
         }
-        return candidates[keep - 1].id;
+        return sortedIds[keep - 1];
+    }
+
+    /**
+     * Puts the top-k tokens (every token when top-k is off) into {@link #sortedIds} / {@link #sortedLogits}, most
+     * likely first, equal logits in id order (a stable sort by {@link Float#compare}), and returns how many. With top-k
+     * on, one pass keeps the k best in a short sorted list instead of sorting the whole vocabulary: the same order.
+     */
+    private int sortCandidates(float[] row) {
+        int vocab = row.length;
+        int k = options.topK() > 0 ? Math.min(options.topK(), vocab) : vocab;
+        if (sortedIds.length < k) {
+            sortedIds = new int[k];
+            sortedLogits = new float[k];
+        }
+        if (k == vocab) {
+            Integer[] order = new Integer[vocab];
+            for (int i = 0; i < vocab; i++) {
+                order[i] = i;
+            }
+            Arrays.sort(order, (a, b) -> Float.compare(row[b], row[a]));
+            for (int i = 0; i < vocab; i++) {
+                sortedIds[i] = order[i];
+                sortedLogits[i] = row[order[i]];
+            }
+            return vocab;
+        }
+        int filled = 0;
+        for (int i = 0; i < vocab; i++) {
+            float v = row[i];
+            if (filled == k && Float.compare(v, sortedLogits[k - 1]) <= 0) {
+                continue;
+            }
+            int at = filled < k ? filled++ : k - 1;
+            while (at > 0 && Float.compare(v, sortedLogits[at - 1]) > 0) {
+                sortedIds[at] = sortedIds[at - 1];
+                sortedLogits[at] = sortedLogits[at - 1];
+                at--;
+            }
+            sortedIds[at] = i;
+            sortedLogits[at] = v;
+        }
+        return k;
     }
 
     private void applyRepeatPenalty(float[] row, int[] history, int historyLength) {
-        float penalty = options.repeatPenalty();
-        if (penalty == 1f || options.repeatLastN() == 0 || history == null) {
+        if (!options.penalizes() || history == null) {
             return;
         }
-        boolean[] seen = new boolean[row.length];
-        for (int i = Math.max(0, historyLength - options.repeatLastN()); i < historyLength; i++) {
+        if (counts.length != row.length) {
+            counts = new int[row.length];
+        }
+        int from = Math.max(0, historyLength - options.repeatLastN());
+        for (int i = from; i < historyLength; i++) {
             int id = history[i];
-            if (id >= 0 && id < row.length && !seen[id]) {
-                seen[id] = true;
-                row[id] = row[id] > 0 ? row[id] / penalty : row[id] * penalty;
+            if (id >= 0 && id < row.length) {
+                counts[id]++;
             }
+        }
+        float penalty = options.repeatPenalty();
+        for (int i = from; i < historyLength; i++) {
+            int id = history[i];
+            if (id < 0 || id >= row.length || counts[id] == 0) {
+                continue; // outside the vocabulary, or already penalized
+            }
+            row[id] = row[id] > 0 ? row[id] / penalty : row[id] * penalty;
+            row[id] -= counts[id] * options.frequencyPenalty() + options.presencePenalty();
+            counts[id] = 0;
         }
     }
 
-    private static double[] softmax(Candidate[] sorted, int count, float temperature) {
+    private static double[] softmax(float[] sortedLogits, int count, float temperature) {
         double[] p = new double[count];
-        double max = sorted[0].logit / temperature;
+        double max = sortedLogits[0] / temperature;
         double sum = 0;
         for (int i = 0; i < count; i++) {
-            p[i] = Math.exp(sorted[i].logit / temperature - max);
+            p[i] = Math.exp(sortedLogits[i] / temperature - max);
             sum += p[i];
         }
         for (int i = 0; i < count; i++) {

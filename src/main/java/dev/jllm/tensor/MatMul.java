@@ -38,11 +38,11 @@ public final class MatMul {
                 x, cols, batch);
         if (tile > 0) {
             int tiles = (rows + tile - 1) / tile;
-            Parallel.forRange(tiles, (start, end) -> kernel.productRows(data, cols, start * tile,
+            Parallel.forRange(tiles, (long) tile * cols * batch, (start, end) -> kernel.productRows(data, cols, start * tile,
                     Math.min(rows, end * tile), rows, prepared, out));
             return;
         }
-        Parallel.forRange(rows, (start, end) -> {
+        Parallel.forRange(rows, (long) cols * batch, (start, end) -> {
             for (int r = start; r < end; r++) {
                 long first = w.rowStart(r);
                 for (int b = 0; b < batch; b++) {

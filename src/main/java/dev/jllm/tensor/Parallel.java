@@ -4,9 +4,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * One persistent pool of worker threads, sized once ({@code --threads}). {@link #forRange} splits
- * {@code [0, n)} into contiguous chunks, runs them on the workers and the calling thread, and returns when all are done.
- * No allocation per call beyond the caller's lambda.
+ * One persistent pool of worker threads, sized once ({@code --threads}). {@link #forRange} cuts {@code [0, n)} into
+ * small chunks that the calling thread and the workers take from a shared counter, and returns when all are done.
+ *
+ * <p>Built for a shared machine. Whoever is running takes the next chunk, so a worker that the OS has descheduled (a
+ * busy core, or more threads than cores) holds up at most the one small chunk it took, not a fixed share of every
+ * product. Idle workers spin only briefly before parking, so they do not take CPU time from the threads doing the
+ * work. Work too small to be worth waking anyone ({@link #forRange(int, long, RangeBody)}) runs on the caller alone.
  */
 public final class Parallel {
 
@@ -16,23 +20,110 @@ public final class Parallel {
         void run(int start, int end);
     }
 
+    /** Chunks per thread: more chunks balance better, fewer cost less in claims. */
+    private static final int CHUNKS_PER_THREAD = 4;
+    /**
+     * Estimated work (multiply-adds) below which a loop runs on the calling thread alone: waking a parked worker and
+     * handing back the result costs some microseconds, in which one core does about this much.
+     */
+    static final long MIN_PARALLEL_WORK = 32_768;
+    /** How long an idle worker, or a caller waiting for the last chunks, spins before it parks. */
+    private static final long SPIN_NANOS = 50_000;
+
     private static volatile Parallel instance;
 
     private final int threads;
-    private final Thread[] workers;
-    private final AtomicInteger pending = new AtomicInteger();
-    private volatile RangeBody body;
-    private volatile int total;
-    private volatile int generation;
-    private volatile Throwable failure;
-    private volatile Thread caller;
+    private final Worker[] workers;
+    private volatile Job current;
+
+    /** One loop: its body and the counters the threads share. */
+    private static final class Job {
+        final RangeBody body;
+        final int n;
+        final int chunk;
+        final int chunks;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger unfinished;
+        final Thread caller;
+        volatile Throwable failure;
+
+        Job(RangeBody body, int n, int chunk, Thread caller) {
+            this.body = body;
+            this.n = n;
+            this.chunk = chunk;
+            this.chunks = (n + chunk - 1) / chunk;
+            this.unfinished = new AtomicInteger(chunks);
+            this.caller = caller;
+        }
+
+        /** Runs chunks until none is left; true if this thread finished the last one. */
+        boolean work() {
+            boolean last = false;
+            int c;
+            while ((c = next.getAndIncrement()) < chunks) {
+                int start = c * chunk;
+                try {
+                    body.run(start, Math.min(n, start + chunk));
+                } catch (Throwable t) {
+                    failure = t;
+                }
+                last = unfinished.decrementAndGet() == 0;
+            }
+            return last;
+        }
+    }
+
+    private final class Worker implements Runnable {
+        final Thread thread;
+        volatile boolean parked;
+        volatile boolean shutdown;
+
+        Worker(int index) {
+            thread = Thread.ofPlatform().daemon().name("jllm-worker-" + index).unstarted(this);
+        }
+
+        @Override
+        public void run() {
+            Job seen = null;
+            while (!shutdown) {
+                Job job = current;
+                if (job == null || job == seen) {
+                    idle(seen);
+                    continue;
+                }
+                seen = job;
+                if (job.work()) {
+                    LockSupport.unpark(job.caller);
+                }
+            }
+        }
+
+        /** Spins for a short while for a new job, then parks until one is published. */
+        private void idle(Job seen) {
+            long deadline = System.nanoTime() + SPIN_NANOS;
+            while (current == seen || current == null) {
+                if (shutdown) {
+                    return;
+                }
+                if (System.nanoTime() < deadline) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                parked = true;
+                if (current == seen || current == null) {
+                    LockSupport.park(Parallel.this);
+                }
+                parked = false;
+            }
+        }
+    }
 
     private Parallel(int threads) {
         this.threads = threads;
-        this.workers = new Thread[threads - 1];
+        this.workers = new Worker[threads - 1];
         for (int w = 0; w < workers.length; w++) {
-            int index = w + 1;
-            workers[w] = Thread.ofPlatform().daemon().name("jllm-worker-" + index).start(() -> workLoop(index));
+            workers[w] = new Worker(w + 1);
+            workers[w].thread.start();
         }
     }
 
@@ -51,12 +142,17 @@ public final class Parallel {
         }
     }
 
+    /** The cores this process may use (the default thread count). */
+    public static int availableCores() {
+        return Runtime.getRuntime().availableProcessors();
+    }
+
     public static Parallel get() {
         Parallel p = instance;
         if (p == null) {
             synchronized (Parallel.class) {
                 if (instance == null) {
-                    instance = new Parallel(Runtime.getRuntime().availableProcessors());
+                    instance = new Parallel(availableCores());
                 }
                 p = instance;
             }
@@ -68,94 +164,62 @@ public final class Parallel {
         return threads;
     }
 
-    /** Runs body over {@code [0, n)} split into one contiguous chunk per thread. */
+    /** Runs body over {@code [0, n)}, split across the pool. */
     public static void forRange(int n, RangeBody body) {
-        get().run(n, body);
+        get().run(n, Long.MAX_VALUE, body);
     }
 
-    private synchronized void run(int n, RangeBody task) {
+    /**
+     * Runs body over {@code [0, n)}, where each index costs about {@code workPerIndex} multiply-adds: split across at
+     * most as many threads as the total work is worth, and run on the caller alone when it is small.
+     */
+    public static void forRange(int n, long workPerIndex, RangeBody body) {
+        get().run(n, workPerIndex, body);
+    }
+
+    private synchronized void run(int n, long workPerIndex, RangeBody body) {
         if (n <= 0) {
             return;
         }
-        if (threads == 1 || n == 1) {
-            task.run(0, n);
+        long work = workPerIndex >= Long.MAX_VALUE / n ? Long.MAX_VALUE : workPerIndex * n;
+        int useful = (int) Math.min(threads, Math.max(1, work / MIN_PARALLEL_WORK));
+        if (useful == 1 || n == 1) {
+            body.run(0, n);
             return;
         }
-        failure = null;
-        body = task;
-        total = n;
-        caller = Thread.currentThread();
-        pending.set(workers.length);
-        generation++;
-        for (Thread w : workers) {
-            LockSupport.unpark(w);
-        }
-        Throwable own = null;
-        try {
-            runChunk(0, n, task);
-        } catch (Throwable t) {
-            own = t;
-        }
-        int spins = 0;
-        while (pending.get() > 0) {
-            if (++spins < 20_000) {
-                Thread.onSpinWait();
-            } else {
-                LockSupport.parkNanos(50_000);
+        int chunks = Math.min(n, useful * CHUNKS_PER_THREAD);
+        Job job = new Job(body, n, (n + chunks - 1) / chunks, Thread.currentThread());
+        current = job;
+        for (Worker w : workers) {
+            if (w.parked) {
+                LockSupport.unpark(w.thread);
             }
         }
-        body = null;
-        Throwable t = own != null ? own : failure;
+        job.work();
+        long deadline = System.nanoTime() + SPIN_NANOS;
+        while (job.unfinished.get() > 0) {
+            if (System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(this, 100_000);
+            }
+        }
+        Throwable t = job.failure;
         if (t instanceof RuntimeException re) {
             throw re;
         }
         if (t instanceof Error e) {
             throw e;
         }
-    }
-
-    private void runChunk(int index, int n, RangeBody task) {
-        int start = (int) ((long) n * index / threads);
-        int end = (int) ((long) n * (index + 1) / threads);
-        if (start < end) {
-            task.run(start, end);
+        if (t != null) {
+            throw new IllegalStateException(t);
         }
     }
-
-    private void workLoop(int index) {
-        int seen = 0;
-        while (true) {
-            int spins = 0;
-            while (generation == seen) {
-                if (shutdown) {
-                    return;
-                }
-                if (++spins < 20_000) {
-                    Thread.onSpinWait();
-                } else {
-                    LockSupport.park(this);
-                }
-            }
-            seen = generation;
-            RangeBody task = body;
-            try {
-                runChunk(index, total, task);
-            } catch (Throwable t) {
-                failure = t;
-            } finally {
-                if (pending.decrementAndGet() == 0) {
-                    LockSupport.unpark(caller);
-                }
-            }
-        }
-    }
-
-    private volatile boolean shutdown;
 
     private void shutdown() {
-        shutdown = true;
-        for (Thread w : workers) {
-            LockSupport.unpark(w);
+        for (Worker w : workers) {
+            w.shutdown = true;
+            LockSupport.unpark(w.thread);
         }
     }
 }

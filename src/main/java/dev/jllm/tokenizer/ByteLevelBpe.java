@@ -134,7 +134,10 @@ public final class ByteLevelBpe implements Tokenizer {
         return out.toArray();
     }
 
-    /** The code points of {@code text[from, to)}, an unpaired surrogate as {@code '?'} (as Java's UTF-8 encoder). */
+    /**
+     * The code points of {@code text[from, to)}, an unpaired surrogate as {@code '?'} (as Java's UTF-8 encoder) unless
+     * it is an escaped raw byte ({@link RawUtf8}), which stays and becomes that byte again.
+     */
     private static int[] codePoints(String text, int from, int to) {
         int[] cps = new int[to - from];
         int n = 0;
@@ -144,7 +147,7 @@ public final class ByteLevelBpe implements Tokenizer {
                 cps[n++] = Character.toCodePoint(c, text.charAt(i + 1));
                 i += 2;
             } else {
-                cps[n++] = Character.isSurrogate(c) ? '?' : c;
+                cps[n++] = Character.isSurrogate(c) && RawUtf8.byteOf(c) < 0 ? '?' : c;
                 i++;
             }
         }
@@ -227,7 +230,9 @@ public final class ByteLevelBpe implements Tokenizer {
             int n = 0;
             for (int i = start; i < end; i++) {
                 int cp = cps[i];
-                if (cp < 0x80) {
+                if (RawUtf8.byteOf(cp) >= 0) {
+                    bytes[n++] = (byte) RawUtf8.byteOf(cp);
+                } else if (cp < 0x80) {
                     bytes[n++] = (byte) cp;
                 } else if (cp < 0x800) {
                     bytes[n++] = (byte) (0xC0 | (cp >> 6));

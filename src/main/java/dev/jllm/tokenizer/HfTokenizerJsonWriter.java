@@ -4,8 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jllm.io.OutputFiles;
 import java.io.IOException;
-import java.nio.file.Files;
+import java.io.OutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -27,7 +28,7 @@ public final class HfTokenizerJsonWriter {
     private HfTokenizerJsonWriter() {
     }
 
-    /** Writes {@code tokenizer.json} and {@code tokenizer_config.json} into {@code dir}. */
+    /** Writes {@code tokenizer.json} and {@code tokenizer_config.json} as new files into {@code dir}. */
     public static void write(TokenizerSpec spec, Path dir) throws IOException {
         boolean sentencePiece = spec.model().equals("llama");
         if (!sentencePiece && !spec.model().equals("gpt2")) {
@@ -135,7 +136,9 @@ public final class HfTokenizerJsonWriter {
             int space = m.indexOf(' ');
             merges.addArray().add(m.substring(0, space)).add(m.substring(space + 1));
         }
-        JSON.writeValue(dir.resolve("tokenizer.json").toFile(), root);
+        try (OutputStream out = OutputFiles.createNew(dir, "tokenizer.json")) {
+            JSON.writeValue(out, root);
+        }
 
         ObjectNode config = JSON.createObjectNode();
         config.put("add_bos_token", spec.addBos());
@@ -153,7 +156,9 @@ public final class HfTokenizerJsonWriter {
             config.put("chat_template", spec.chatTemplate());
         }
         config.put("tokenizer_class", sentencePiece ? "LlamaTokenizerFast" : "PreTrainedTokenizerFast");
-        Files.writeString(dir.resolve("tokenizer_config.json"), JSON.writeValueAsString(config));
+        try (OutputStream out = OutputFiles.createNew(dir, "tokenizer_config.json")) {
+            JSON.writeValue(out, config);
+        }
     }
 
     /** BPE merges for a SentencePiece vocabulary: splits of normal pieces into two pieces, by merged score. */

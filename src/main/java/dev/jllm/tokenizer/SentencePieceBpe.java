@@ -262,7 +262,7 @@ public final class SentencePieceBpe implements Tokenizer {
                 out.add(ids[i]);
                 continue;
             }
-            for (byte b : text.substring(start[i], start[i] + length[i]).getBytes(StandardCharsets.UTF_8)) {
+            for (byte b : RawUtf8.encode(text.substring(start[i], start[i] + length[i]))) {
                 int byteId = byteTokenIds[b & 0xFF];
                 if (byteId < 0) {
                     throw new TokenizerException(String.format(

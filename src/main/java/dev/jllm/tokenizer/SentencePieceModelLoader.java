@@ -22,7 +22,11 @@ public final class SentencePieceModelLoader {
     }
 
     public static TokenizerSpec load(Path file) {
-        byte[] data = TokenizerFiles.readAll(file);
+        return parse(file, TokenizerFiles.readAll(file));
+    }
+
+    /** The tokenizer of a ModelProto's bytes; {@code file} names them in messages. */
+    static TokenizerSpec parse(Path file, byte[] data) {
         ModelProto proto;
         try {
             proto = ModelProto.parseFrom(data);

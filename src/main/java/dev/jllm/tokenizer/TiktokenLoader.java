@@ -43,7 +43,11 @@ public final class TiktokenLoader {
     }
 
     public static TokenizerSpec load(Path file) {
-        byte[] data = TokenizerFiles.readAll(file);
+        return parse(file, TokenizerFiles.readAll(file));
+    }
+
+    /** The tokenizer of a tiktoken file's bytes; {@code file} names them in messages. */
+    static TokenizerSpec parse(Path file, byte[] data) {
         Map<String, Integer> ranks = new HashMap<>();
         List<String> byRank = new ArrayList<>();
         Base64.Decoder base64 = Base64.getDecoder();

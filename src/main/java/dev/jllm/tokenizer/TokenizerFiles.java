@@ -55,6 +55,15 @@ public final class TokenizerFiles {
         };
     }
 
+    /**
+     * The tokenizer of a {@code tokenizer.model} held in another file (lumi's .lmw embeds one): SentencePiece's
+     * protobuf or tiktoken's text, told apart by content. {@code source} names it in messages.
+     */
+    public static TokenizerSpec loadModelBytes(Path source, byte[] data) {
+        return TiktokenLoader.looksLikeTiktoken(data) ? TiktokenLoader.parse(source, data)
+                : SentencePieceModelLoader.parse(source, data);
+    }
+
     enum Kind { JSON, TIKTOKEN, SENTENCEPIECE, LLAMA2C }
 
     /** What kind of tokenizer file this is, from its first bytes (and, for a short file, its name). */

@@ -165,6 +165,15 @@ class ChatTemplateReferenceTest {
         ChatTemplate t = ChatTemplate.of("date", "{{ strftime_now('%d %b %Y|%-d %B %y|%A %H:%M:%S %p %j') }}");
         assertEquals("05 Mar 2024|5 March 24|Tuesday 14:07:09 PM 065",
                 t.render(Map.of(), LocalDateTime.of(2024, 3, 5, 14, 7, 9)));
+        // transformers passes both functions as globals, so templates that ask find them defined (Llama 3.2 does).
+        ChatTemplate asks = ChatTemplate.of("defined", "{{ strftime_now is defined }} {{ raise_exception is defined }}"
+                + " {{ strftime_now is undefined }} {{ no_such_function is defined }}");
+        assertEquals("True True False False", asks.render(Map.of(), LocalDateTime.of(2024, 3, 5, 14, 7, 9)));
+        String llama32 = source("meta-llama-Llama-3.2-3B-Instruct.jinja");
+        Map<String, Object> variables = ChatTemplate.variables(List.of(Map.of("role", "user", "content", "Hi")), null,
+                true, "<|begin_of_text|>", "<|eot_id|>");
+        assertTrue(ChatTemplate.of("llama32", llama32).render(variables, LocalDateTime.of(2025, 1, 9, 8, 0))
+                .contains("Today Date: 09 Jan 2025\n"));
     }
 
     @Test

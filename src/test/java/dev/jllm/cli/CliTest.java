@@ -52,6 +52,24 @@ class CliTest {
         assertTrue(r.err().contains("tokens/s"), r.err());
     }
 
+    /** More threads than cores: a warning, and the very text of one thread (the products do not depend on the split). */
+    @Test
+    void moreThreadsThanCoresWarnsAndGivesTheSameText() {
+        int threads = dev.jllm.tensor.Parallel.availableCores() * 8;
+        try {
+            Result one = run("generate", "-m", bin(), "--tokenizer", tok(), "-p", "Once upon a time", "--temp", "0",
+                    "-n", "30", "-t", "1");
+            Result many = run("generate", "-m", bin(), "--tokenizer", tok(), "-p", "Once upon a time", "--temp", "0",
+                    "-n", "30", "-t", Integer.toString(threads));
+            assertEquals(0, many.code(), many.err());
+            assertEquals(one.out(), many.out());
+            assertTrue(many.err().contains("warning: --threads " + threads + " is more than the "), many.err());
+            assertFalse(one.err().contains("warning"), one.err());
+        } finally {
+            dev.jllm.tensor.Parallel.configure(dev.jllm.tensor.Parallel.availableCores());
+        }
+    }
+
     @Test
     void generateJsonGivesIdsTextAndTimings() throws IOException {
         Result r = run("generate", "-m", SharedData.model("stories260K-f32.gguf").toString(), "-p", "Once upon a time",

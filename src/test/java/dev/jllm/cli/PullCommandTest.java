@@ -73,6 +73,50 @@ class PullCommandTest {
         }
     }
 
+    /**
+     * Issue 14, item 9: one rule chooses the file a reference names, for pull (online or offline), -hf, list and rm:
+     * among the repository's files as listed when it was pulled, whatever part of it is cached. "mixed" names two
+     * files of the repository, so it is ambiguous everywhere, even when only one of them is in the cache.
+     */
+    @Test
+    void oneSelectionRuleForPullHfListAndRm() throws IOException {
+        try (FakeHub hub = new FakeHub()) {
+            hub.repo(REPO, COMMIT)
+                    .file(F32, SharedData.model(F32), true)
+                    .file("stories260K-q8_0-mixed.gguf", SharedData.model("stories260K-q8_0-mixed.gguf"), true)
+                    .file("stories260K-q4_0-mixed.gguf", SharedData.model("stories260K-q4_0-mixed.gguf"), true);
+            String[] online = {"--endpoint", hub.endpoint().toString(), "--cache-dir", cache.toString()};
+            String[] offline = {"--offline", "--cache-dir", cache.toString()};
+            String ambiguous = REPO + ":mixed matches 2 GGUF files; name one: stories260K-q4_0-mixed.gguf,"
+                    + " stories260K-q8_0-mixed.gguf";
+
+            assertOneLineError(run(concat(new String[] {"pull", REPO + ":mixed"}, online)), ambiguous);
+            assertEquals(0, run(concat(new String[] {"pull", REPO + ":q8_0"}, online)).code());
+
+            CliTest.Result pull = run(concat(new String[] {"pull", REPO + ":mixed"}, online));
+            assertEquals(2, pull.code(), pull.err());
+            assertTrue(pull.err().strip().lines().toList().getLast().contains(ambiguous), pull.err());
+            assertOneLineError(run(concat(new String[] {"pull", REPO + ":mixed"}, offline)), ambiguous);
+            assertOneLineError(run(concat(new String[] {"generate", "-hf", REPO + ":mixed", "-p", "hi"}, offline)),
+                    ambiguous);
+            CliTest.Result rm = run("rm", REPO + ":mixed", "--cache-dir", cache.toString());
+            assertOneLineError(rm, ambiguous);
+            assertFalse(rm.err().contains("not in the cache"), rm.err());
+            assertOneLineError(run("list", REPO + ":mixed", "--cache-dir", cache.toString()), ambiguous);
+
+            CliTest.Result list = run("list", REPO + ":q8_0", "--cache-dir", cache.toString());
+            assertEquals(0, list.code(), list.err());
+            assertTrue(list.out().contains(REPO + ":stories260K-q8_0-mixed.gguf"), list.out());
+            assertOneLineError(run("rm", REPO + ":q4_0", "--cache-dir", cache.toString()),
+                    REPO + ":stories260K-q4_0-mixed.gguf, which is not in the cache");
+            assertOneLineError(run("rm", REPO + ":q5_1", "--cache-dir", cache.toString()),
+                    "not in the cache", "no file matching 'q5_1'");
+            CliTest.Result removed = run("rm", REPO + ":q8_0", "--cache-dir", cache.toString());
+            assertEquals(0, removed.code(), removed.err());
+            assertTrue(removed.out().contains("stories260K-q8_0-mixed.gguf"), removed.out());
+        }
+    }
+
     @Test
     void generateWithHfGivesTheTokensOfTheLocalFile() throws IOException {
         String[] common = {"-p", "Once upon a time", "--temp", "0", "-n", "24", "--format", "json"};
@@ -97,10 +141,13 @@ class PullCommandTest {
         assertTrue(offline.out().contains("Final estimate: PPL = 3.4"), offline.out());
     }
 
+    /** At most one of -m and -hf; neither means the bundled demo model (issue 19). */
     @Test
-    void exactlyOneOfModelOrHfIsRequired() {
-        assertOneLineError(run("generate", "-p", "hi"), "no model given", "-m FILE", "-hf REPO");
+    void atMostOneOfModelOrHf() {
         assertOneLineError(run("generate", "-m", SharedData.model(F32).toString(), "-hf", REPO, "-p", "hi"), "not both");
+        CliTest.Result neither = run("generate", "-p", "hi", "-n", "2");
+        assertEquals(0, neither.code(), neither.err());
+        assertTrue(neither.err().contains("using the bundled TinyStories-260K demo model"), neither.err());
     }
 
     @Test

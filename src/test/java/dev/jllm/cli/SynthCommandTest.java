@@ -38,6 +38,37 @@ class SynthCommandTest {
             "4", "--kv-heads", "2", "--hidden", "128", "--vocab-size", "320", "--ctx", "64", "--seed", "7"};
     }
 
+    /**
+     * Issue 14, item 8: a matrix whose rows do not fit the type's blocks is written in F32, and synth says which and
+     * why (on stderr) and how many (in its summary), instead of reporting q4_0 for a file that is partly F32.
+     */
+    @Test
+    void matricesThatFallBackToF32AreNamed() throws IOException {
+        Path out = dir.resolve("q4.gguf");
+        String[] args = custom("q4_0", out);
+        args[java.util.Arrays.asList(args).indexOf("--hidden") + 1] = "172"; // ffn_down rows of 172 values
+        CliTest.Result r = run(args);
+        assertEquals(0, r.code(), r.err());
+        List<String> warnings = r.err().lines().filter(l -> l.startsWith("jllm: warning:")).toList();
+        assertEquals(1, warnings.size(), r.err());
+        assertTrue(warnings.getFirst().contains("--type q4_0 does not fit 2 of 16 matrices, written as F32"),
+                warnings.getFirst());
+        assertTrue(warnings.getFirst().contains("not a multiple of the 32-value Q4_0 block"), warnings.getFirst());
+        assertTrue(warnings.getFirst().contains("blk.0.ffn_down.weight (rows of 172), blk.1.ffn_down.weight (rows of"
+                + " 172)"), warnings.getFirst());
+        assertTrue(r.out().contains(", q4_0 (2 matrices in F32, see the warning),"), r.out());
+        try (GgufFile f = GgufReader.read(out)) {
+            for (var info : f.tensorInfos()) {
+                boolean down = info.name().endsWith("ffn_down.weight");
+                if (info.shape().length == 2) {
+                    assertEquals(down ? GgmlType.F32 : GgmlType.Q4_0, info.type(), info.name());
+                }
+            }
+        }
+        CliTest.Result fits = run(custom("q4_0", dir.resolve("fits.gguf")));
+        assertFalse(fits.err().contains("warning"), fits.err());
+    }
+
     @Test
     void customShapesLoadAndRunInEveryType() {
         float[] reference = null;

@@ -118,7 +118,7 @@ class ConvertRoundTripTest {
             String reason = cannotExpress(file, target);
             if (reason != null) {
                 ModelFormatException e = assertThrows(ModelFormatException.class,
-                        () -> ModelConverter.convert(file, out, target, mix(type), null));
+                        () -> ModelConverter.convertWithMix(file, out, target, mix(type), null));
                 assertTrue(e.getMessage().contains(reason), e.getMessage());
                 assertFalse(e.getMessage().contains("\n"));
                 try (Stream<Path> left = Files.list(dir)) {
@@ -127,7 +127,7 @@ class ConvertRoundTripTest {
                 return;
             }
             lossless = lossless(file, target, type);
-            ModelConverter.convert(file, out, target, mix(type), null);
+            ModelConverter.convertWithMix(file, out, target, mix(type), null);
         }
         try (Stream<Path> left = Files.list(dir)) {
             assertEquals(List.of(out), left.toList(), "only the output, no temporary files");
@@ -212,7 +212,7 @@ class ConvertRoundTripTest {
     void kQuantsAreWhatLlamaQuantizeWrites(String type, String reference, @TempDir Path dir) throws IOException {
         Path out = dir.resolve(type + ".gguf");
         try (ModelFile file = ModelLoaders.open(source("synth256/synth256-f16.gguf"))) {
-            ModelConverter.convert(file, out, ModelConverter.Target.GGUF, QuantMix.parse(type), null);
+            ModelConverter.convertWithMix(file, out, ModelConverter.Target.GGUF, QuantMix.parse(type), null);
         }
         try (var ours = dev.jllm.format.gguf.GgufReader.read(out);
                 var theirs = dev.jllm.format.gguf.GgufReader.read(source("synth256/" + reference))) {
@@ -238,7 +238,7 @@ class ConvertRoundTripTest {
     @org.junit.jupiter.api.Test
     void aMixtureIsForGgufOnly(@TempDir Path dir) throws IOException {
         try (ModelFile file = ModelLoaders.open(source("synth256/synth256-f16.gguf"))) {
-            ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelConverter.convert(file,
+            ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelConverter.convertWithMix(file,
                     dir.resolve("hf"), ModelConverter.Target.HF, QuantMix.parse("q4_k_m"), null));
             assertTrue(e.getMessage().contains("q4_k_m") && e.getMessage().contains("GGUF only"), e.getMessage());
         }

@@ -97,8 +97,9 @@ public final class FakeHub implements AutoCloseable {
     private volatile long cutAfter = -1;
     private final AtomicInteger cutsLeft = new AtomicInteger();
     private volatile long stallAfter = -1;
-    private volatile long stallMillis;
     private final AtomicInteger stallsLeft = new AtomicInteger();
+    private final AtomicInteger stallsHeld = new AtomicInteger();
+    private final CountDownLatch stallReleased = new CountDownLatch(1);
     private volatile long corruptAt = -1;
     private volatile boolean ignoreRange;
     private volatile boolean corruptSmallFiles;
@@ -147,11 +148,23 @@ public final class FakeHub implements AutoCloseable {
         cutsLeft.set(times);
     }
 
-    /** The next {@code times} CDN bodies stop sending for {@code millis} after {@code bytes} bytes. */
-    public void stallAfter(long bytes, long millis, int times) {
+    /**
+     * The next {@code times} CDN bodies stop sending after {@code bytes} bytes and hold their connection open, sending
+     * nothing, until {@link #releaseStalls()} (or the server is closed): only the client can end such a transfer.
+     */
+    public void stallAfter(long bytes, int times) {
         stallAfter = bytes;
-        stallMillis = millis;
         stallsLeft.set(times);
+    }
+
+    /** How many bodies are stalled right now, their connections held open. */
+    public int stallsHeld() {
+        return stallsHeld.get();
+    }
+
+    /** Ends every stall: the stalled bodies close their connections without sending more. */
+    public void releaseStalls() {
+        stallReleased.countDown();
     }
 
     /** Every CDN body has the byte at this file offset flipped (-1: none). */
@@ -202,6 +215,7 @@ public final class FakeHub implements AutoCloseable {
             }
         }
         released.countDown();
+        stallReleased.countDown();
     }
 
     @Override
@@ -396,7 +410,15 @@ public final class FakeHub implements AutoCloseable {
             }
             if (at == stall) {
                 os.flush();
-                sleepQuietly(stallMillis);
+                stallsHeld.incrementAndGet();
+                try {
+                    stallReleased.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    stallsHeld.decrementAndGet();
+                }
+                return; // the body never completes
             }
             if (at == pause) {
                 os.flush();
@@ -463,14 +485,6 @@ public final class FakeHub implements AutoCloseable {
 
     private static void empty(HttpExchange x, int status) throws IOException {
         x.sendResponseHeaders(status, -1);
-    }
-
-    private static void sleepQuietly(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     private static String decode(String s) {

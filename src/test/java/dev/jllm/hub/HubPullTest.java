@@ -247,9 +247,7 @@ class HubPullTest {
                     retries.add(what + ": " + reason);
                 }
             });
-            long start = System.nanoTime();
             PulledModel m = puller.pull(ModelRef.parse(GGUF_REPO + ":f32"), "main", false);
-            assertTrue(System.nanoTime() - start < Duration.ofSeconds(4).toNanos(), "cuts are seen at once, not by timeout");
             assertArrayEquals(expected, Files.readAllBytes(m.path()));
             List<FakeHub.Request> cdn = hub.requests("cdn");
             assertEquals(3, cdn.size(), cdn.toString());
@@ -259,31 +257,48 @@ class HubPullTest {
             long second = rangeStart(cdn.get(2));
             assertTrue(first > 0 && first <= 300_000 && second > first && second <= 600_000, cdn.toString());
             assertEquals(2, retries.size(), retries.toString());
+            // Cuts are seen at once, as the end of the stream, not by the 5 s read timeout.
+            for (String retry : retries) {
+                assertFalse(retry.contains("no data for") || retry.contains("below the minimum")
+                        || retry.contains("took longer"), retry);
+            }
             assertNoPartialFiles();
         }
     }
 
+    /**
+     * A transfer that stops sending is cut by the read timeout and resumed. The stalled connection stays open until the
+     * test releases it, so the pull can only have finished by cutting it; nothing here depends on how long anything
+     * takes. (A loaded machine may add a timeout of its own to a later attempt: each retry must still be a timeout, and
+     * each resume starts where the bytes on disk end.)
+     */
     @Test
     void aStalledTransferTimesOutAndResumes() throws IOException {
         byte[] expected = Files.readAllBytes(SharedData.model(F32));
         try (FakeHub hub = new FakeHub()) {
             ggufRepo(hub);
-            hub.stallAfter(200_000, 10_000, 1);
-            HubClient.Options o = options(hub).withTimeouts(Duration.ofSeconds(5), Duration.ofMillis(600));
+            hub.stallAfter(200_000, 1);
+            HubClient.Options o = options(hub).withTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(1));
             List<String> reasons = new ArrayList<>();
-            long start = System.nanoTime();
             PulledModel m = new ModelPuller(new ModelCache(cacheRoot), o, new TransferListener() {
                 @Override
                 public void retrying(String what, String reason, int nextAttempt, int maxAttempts, Duration wait) {
                     reasons.add(reason);
                 }
             }).pull(ModelRef.parse(GGUF_REPO + ":" + F32), "main", false);
-            assertEquals(List.of("no data for 0.6 s"), reasons);
-            assertTrue(System.nanoTime() - start < Duration.ofSeconds(8).toNanos(), "the stall was cut short by the timeout");
+            assertEquals(1, hub.stallsHeld(), "the stalled body still holds its connection: the client cut it");
+            hub.releaseStalls();
             assertArrayEquals(expected, Files.readAllBytes(m.path()));
+            assertFalse(reasons.isEmpty());
+            for (String reason : reasons) {
+                assertTrue(reason.equals("no data for 1.0 s") || reason.endsWith("below the minimum of 1024 bytes/s"),
+                        reasons.toString());
+            }
             List<FakeHub.Request> cdn = hub.requests("cdn");
-            assertEquals(2, cdn.size(), cdn.toString());
-            assertTrue(rangeStart(cdn.get(1)) > 0, cdn.toString());
+            assertEquals(reasons.size() + 1, cdn.size(), cdn.toString());
+            assertNull(cdn.getFirst().range());
+            assertTrue(rangeStart(cdn.get(1)) > 0 && rangeStart(cdn.get(1)) <= 200_000,
+                    "resumed from the bytes received before the stall: " + cdn);
         }
     }
 
@@ -547,7 +562,8 @@ class HubPullTest {
                 Path rel = cacheRoot.relativize(p);
                 if (rel.getNameCount() < 4 || !rel.getName(1).toString().equals("snapshots")) {
                     assertTrue(rel.getNameCount() >= 2 && (rel.getName(1).toString().equals("partial")
-                            || rel.getName(1).toString().equals("refs")), "unexpected file in the cache: " + rel);
+                            || rel.getName(1).toString().equals("refs") || rel.getName(1).toString().equals("listings")),
+                            "unexpected file in the cache: " + rel);
                     if (rel.getName(1).toString().equals("partial")) {
                         assertTrue(p.getFileName().toString().endsWith(".part"), rel.toString());
                     }

@@ -14,7 +14,7 @@ class HalfAttentionVectorTest {
 
     @Test
     void vectorAndScalarAttentionAgreeBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("HalfAttentionVectorTest.vectorAndScalarAttentionAgreeBitForBit");
         Random random = new Random(seed);
         for (int headDim : new int[] {16, 64, 80, 128}) {
             int kvHeads = 2;

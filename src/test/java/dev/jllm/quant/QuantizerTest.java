@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class QuantizerTest {
 
-    private final long seed = System.nanoTime();
+    private final long seed = dev.jllm.TestSeeds.seed("QuantizerTest");
     private final Random random = new Random(seed);
 
     @ParameterizedTest

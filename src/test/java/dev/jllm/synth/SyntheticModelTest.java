@@ -32,7 +32,7 @@ class SyntheticModelTest {
     @TempDir
     Path dir;
 
-    private final long seed = System.nanoTime();
+    private final long seed = dev.jllm.TestSeeds.seed("SyntheticModelTest");
 
     /** dim 64, 2 layers, 4 heads, 2 KV heads, hidden 72 (not a multiple of 32: ffn_down stays F32 in Q types). */
     private static ModelShape small(int vocab) {

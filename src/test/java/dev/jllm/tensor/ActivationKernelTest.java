@@ -70,7 +70,7 @@ class ActivationKernelTest {
 
     @Test
     void q8BlocksMatchGgmlsQuantizerOnRandomData() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("ActivationKernelTest.q8BlocksMatchGgmlsQuantizerOnRandomData");
         Random random = new Random(seed);
         PreparedActivations prepared = new PreparedActivations();
         for (int round = 0; round < 50; round++) {
@@ -167,7 +167,7 @@ class ActivationKernelTest {
 
     @Test
     void floatFormatsRoundToNearestEven() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("ActivationKernelTest.floatFormatsRoundToNearestEven");
         Random random = new Random(seed);
         int n = 1000;
         float[] x = new float[n];
@@ -220,7 +220,7 @@ class ActivationKernelTest {
      */
     @Test
     void q8KBlocksMatchGgmlsReferenceQuantizer() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("ActivationKernelTest.q8KBlocksMatchGgmlsReferenceQuantizer");
         Random random = new Random(seed);
         PreparedActivations p = new PreparedActivations();
         for (int round = 0; round < 40; round++) {

@@ -17,9 +17,10 @@ import org.junit.jupiter.params.provider.EnumSource;
  * Every block type against blocks the test packs itself ({@link BlockSamples}: random integers, extreme quants and
  * scales, ggml's layouts): dequantization exact, the float dot product within float rounding of a float64 sum, and the
  * dot product over prepared activations bit for bit equal to a scalar emulation of ggml's x86 summation order
- * (written here from ggml's kernels) and within its derived rounding bound of the exact float64 value. Data is fresh
- * each run (the seed is in every message); rows are 1, 2, 3, 7 and 33 blocks (plus 300 for the 32-value types), so
- * that the decoders' runs of 8192 values end inside a row, and one byte off alignment.
+ * (written here from ggml's kernels) and within its derived rounding bound of the exact float64 value. Data is random
+ * from a fixed seed per test ({@link dev.jllm.TestSeeds}: -Djllm.test.randomSeed=true draws fresh ones; the seed is in
+ * every message); rows are 1, 2, 3, 7 and 33 blocks (plus 300 for the 32-value types), so that the decoders' runs of
+ * 8192 values end inside a row, and one byte off alignment.
  */
 class BlockKernelTest {
 
@@ -52,7 +53,7 @@ class BlockKernelTest {
     @ParameterizedTest
     @EnumSource(Type.class)
     void dequantizationIsExactAndTheFloatDotIsWithinRounding(Type t) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("BlockKernelTest.dequantizationIsExactAndTheFloatDotIsWithinRounding");
         Random random = new Random(seed);
         Kernel kernel = t.ggml.kernel();
         assertSame(Kernels.forType(t.ggml), kernel);
@@ -111,7 +112,7 @@ class BlockKernelTest {
     @ParameterizedTest
     @EnumSource(Type.class)
     void preparedDotIsGgmlsOrderBitForBitAndWithinItsBound(Type t) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("BlockKernelTest.preparedDotIsGgmlsOrderBitForBitAndWithinItsBound");
         Random random = new Random(seed);
         Kernel kernel = t.ggml.kernel();
         ActivationFormat format = kernel.activationFormat();

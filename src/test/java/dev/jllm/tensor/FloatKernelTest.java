@@ -71,7 +71,7 @@ class FloatKernelTest {
     @ParameterizedTest
     @EnumSource(Case.class)
     void vectorAndScalarAgreeWithFloat64Reference(Case c) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("FloatKernelTest.vectorAndScalarAgreeWithFloat64Reference");
         Random random = new Random(seed);
         Kernel kernel = c.type.kernel();
         assertSame(Kernels.forType(c.type), kernel);

@@ -26,7 +26,7 @@ class PreparedDotKernelTest {
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16"})
     void floatTypesMultiplyRoundedActivationsInGgmlsOrder(GgmlType type) {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.floatTypesMultiplyRoundedActivationsInGgmlsOrder");
         Random random = new Random(seed);
         Kernel kernel = type.kernel();
         ActivationFormat format = ActivationFormat.valueOf(type.name());
@@ -83,7 +83,7 @@ class PreparedDotKernelTest {
 
     @Test
     void matMulPreparesOnceAndMatchesRowByRowDots() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.matMulPreparesOnceAndMatchesRowByRowDots");
         Random random = new Random(seed);
         for (BlockSamples.Type c : BlockSamples.Type.values()) {
             for (int rows : new int[] {37, 40}) {
@@ -131,7 +131,7 @@ class PreparedDotKernelTest {
      */
     @Test
     void q4_0RepackedOrderIsWholeBlockSums() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.q4_0RepackedOrderIsWholeBlockSums");
         Random random = new Random(seed);
         PreparedActivations p = new PreparedActivations();
         for (int round = 0; round < 20; round++) {

@@ -13,13 +13,14 @@ import org.junit.jupiter.api.Test;
  * sizes: rows and batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40
  * (not multiples of the 16-vector groups: padded lanes). So a token's result never depends on its batch: the batch
  * invariance test states it directly. {@link MatMul} prepares only the activation layouts the kernel names, so a tile
- * that read another would fail here. Random data, fresh each run (the seed is in the message).
+ * that read another would fail here. Random data from a fixed seed per test ({@link dev.jllm.TestSeeds}; the seed is
+ * in the message).
  */
 class TiledProductTest {
 
     @Test
     void tiledProductsMatchTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.tiledProductsMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (BlockSamples.Type c : BlockSamples.Type.values()) {
             for (int rows : new int[] {16, 40, 53}) {
@@ -34,7 +35,7 @@ class TiledProductTest {
     /** F16 rows go two at a time and the vectors three at a time: odd row counts and batches not a multiple of 3. */
     @Test
     void halfPrecisionTilesMatchTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.halfPrecisionTilesMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (int rows : new int[] {1, 2, 7, 16}) {
             for (int batch : new int[] {2, 3, 4, 5, 17, 40}) {
@@ -57,7 +58,7 @@ class TiledProductTest {
      */
     @Test
     void q4_0DecodeMatchesTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.q4_0DecodeMatchesTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (int rows : new int[] {16, 40, 48}) {
             for (int n : new int[] {64, 192, 2048, 96}) {
@@ -78,7 +79,7 @@ class TiledProductTest {
      */
     @Test
     void f16ProductsMatchTheDotProductsBitForBit() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.f16ProductsMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
         for (int rows : new int[] {1, 7, 40}) {
             for (int n : new int[] {64, 100, 2048, 2063}) {
@@ -158,7 +159,7 @@ class TiledProductTest {
      */
     @Test
     void aTokensResultDoesNotDependOnItsBatch() {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.aTokensResultDoesNotDependOnItsBatch");
         Random random = new Random(seed);
         for (GgmlType type : GgmlType.values()) {
             if (type.kernel() == null || type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16) {

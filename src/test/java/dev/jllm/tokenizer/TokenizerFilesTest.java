@@ -62,13 +62,12 @@ class TokenizerFilesTest {
         assertEquals(TokenizerSpec.STRIP_RIGHT, flags[2]);     // </s>
         assertEquals(0, flags[0] | flags[1] | flags[32000]);  // <unk>, <s>, <|endoftext|>
         assertNull(SharedVocabs.spec(SharedVocabs.LLAMA_SPM).stripFlags());
-        // A Phi-3 chat turn, as llama.cpp tokenizes it with special tokens parsed.
+        // The ids of Phi-3 chat turns are llama-tokenize's (SpecialTokensReferenceTest). Not in that reference: without
+        // parsing special tokens, "</s>" (user-defined) is still cut out, and swallows the spaces after it.
         Tokenizer tokenizer = SharedVocabs.tokenizer(SharedVocabs.PHI3);
-        assertArrayEquals(new int[] {1, 32010, 317, 21554, 13, 17628, 32007, 32001},
-                tokenizer.encode("<|user|>\nSYS\nHI<|end|>\n<|assistant|>\n", true, true));
-        // Without parsing special tokens, "</s>" (user-defined) is still cut out, and swallows the space after it.
-        int[] ids = tokenizer.encode("a</s> b", false, false);
-        assertEquals(2, ids[ids.length - 2]);
+        int[] ids = tokenizer.encode("a</s> \t b", false, false);
+        assertArrayEquals(tokenizer.encode("a</s>b", false, false), ids);
+        assertEquals("</s>", tokenizer.piece(ids[ids.length - 2]));
         assertEquals("▁b", tokenizer.piece(ids[ids.length - 1]));
     }
 
@@ -103,11 +102,9 @@ class TokenizerFilesTest {
         for (int length : new int[] {1, 3, 100, whole.length / 2, whole.length - 1}) {
             Path cut = dir.resolve("cut" + length + ".model");
             Files.write(cut, Arrays.copyOf(whole, length));
-            assertOneLineError(cut, () -> TokenizerFiles.load(cut), "");
+            assertOneLineError(cut, () -> TokenizerFiles.load(cut), "not a SentencePiece model protobuf");
+            assertOneLineError(cut, () -> SentencePieceModelLoader.load(cut), "input ended unexpectedly");
         }
-        Path half = dir.resolve("half.model");
-        Files.write(half, Arrays.copyOf(whole, whole.length / 2));
-        assertOneLineError(half, () -> SentencePieceModelLoader.load(half), "not a SentencePiece model protobuf");
     }
 
     @Test
@@ -122,7 +119,7 @@ class TokenizerFilesTest {
         assertOneLineError(text, () -> SentencePieceModelLoader.load(text), "not a SentencePiece model protobuf");
         // A tiktoken file is not a ModelProto.
         Path tiktoken = SharedData.file(SharedVocabs.LLAMA3_TIKTOKEN);
-        assertOneLineError(tiktoken, () -> SentencePieceModelLoader.load(tiktoken), "");
+        assertOneLineError(tiktoken, () -> SentencePieceModelLoader.load(tiktoken), "not a SentencePiece model protobuf");
     }
 
     @Test
@@ -225,6 +222,7 @@ class TokenizerFilesTest {
     }
 
     private static void assertOneLineError(Path file, Executable load, String expected) {
+        assertFalse(expected.isBlank(), "a fragment of the expected message");
         TokenizerException e = assertThrows(TokenizerException.class, load);
         String message = e.getMessage();
         assertTrue(message.contains(file.toString()), "names the file: " + message);

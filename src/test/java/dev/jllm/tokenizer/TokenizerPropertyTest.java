@@ -2,6 +2,7 @@ package dev.jllm.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
@@ -14,7 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Random Unicode text through every tokenizer: no exception, byte-level BPE gives the text back exactly (UTF-8's
- * version of it when it holds unpaired surrogates), streaming decoding gives what whole decoding gives, and the
+ * version of it when it holds unpaired surrogates; U+DC80..U+DCFF are raw bytes, see {@link RawUtf8}), streaming
+ * decoding gives what whole decoding gives, and the
  * hand-written pre-tokenizers split as the regular expressions they stand for (run by java.util.regex).
  */
 class TokenizerPropertyTest {
@@ -29,19 +31,62 @@ class TokenizerPropertyTest {
             for (int round = 0; round < ROUNDS; round++) {
                 String text = round % 2 == 0 ? RandomText.mixed(random, 1 + random.nextInt(80))
                         : RandomText.wild(random, 1 + random.nextInt(80));
-                String expected = new String(text.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8);
-                for (boolean parseSpecial : new boolean[] {false, true}) {
-                    int[] ids = tokenizer.encode(text, false, parseSpecial);
-                    String decoded = tokenizer.decode(ids);
-                    if (parseSpecial) {
-                        // Control tokens decode to nothing: only check that nothing breaks.
-                        continue;
-                    }
-                    assertEquals(expected, decoded, () -> file + ": " + escape(text));
-                    assertEquals(decoded, streamed(tokenizer, ids), file);
-                }
+                String expected = new String(RawUtf8.encode(text), StandardCharsets.UTF_8);
+                int[] ids = tokenizer.encode(text, false, false);
+                String decoded = tokenizer.decode(ids);
+                assertEquals(expected, decoded, () -> file + ": " + escape(text));
+                assertEquals(decoded, streamed(tokenizer, ids), file);
+                assertParsedSpecialTokensCutTheText(file, text, expected);
             }
         }
+    }
+
+    /**
+     * With special tokens parsed, every token still renders as the text it came from (a control token as its own
+     * text, where decoding gives nothing), no control token's text is left between them, the special tokens' text is
+     * gone from the decoded text, and each stretch of text between two control tokens is tokenized as it would be
+     * alone.
+     */
+    private static void assertParsedSpecialTokensCutTheText(String file, String text, String expected) {
+        Tokenizer tokenizer = SharedVocabs.tokenizer(file);
+        int[] types = SharedVocabs.spec(file).tokenTypes();
+        List<String> controlTexts = new ArrayList<>();
+        for (int id = 0; id < types.length; id++) {
+            if (types[id] == TokenizerSpec.TYPE_CONTROL) {
+                controlTexts.add(tokenizer.piece(id));
+            }
+        }
+        int[] ids = tokenizer.encode(text, false, true);
+        assertEquals(expected, rendered(tokenizer, ids), () -> file + " parsed: " + escape(text));
+        StringBuilder withoutControl = new StringBuilder();
+        List<Integer> stretch = new ArrayList<>();
+        for (int i = 0; i <= ids.length; i++) {
+            if (i < ids.length && types[ids[i]] != TokenizerSpec.TYPE_CONTROL) {
+                stretch.add(ids[i]);
+                continue;
+            }
+            int[] stretchIds = stretch.stream().mapToInt(Integer::intValue).toArray();
+            String stretchText = rendered(tokenizer, stretchIds);
+            withoutControl.append(stretchText);
+            for (String special : controlTexts) {
+                assertFalse(stretchText.contains(special), () -> file + ": " + special + " left in " + escape(text));
+            }
+            if (expected.equals(text)) { // text whose UTF-8 reads back as itself (no lone surrogates)
+                assertArrayEquals(tokenizer.encode(stretchText, false, false), stretchIds,
+                        () -> file + ": '" + escape(stretchText) + "' in " + escape(text));
+            }
+            stretch.clear();
+        }
+        assertEquals(withoutControl.toString(), tokenizer.decode(ids), () -> file + " parsed: " + escape(text));
+        assertEquals(tokenizer.decode(ids), streamed(tokenizer, ids), file);
+    }
+
+    private static String rendered(Tokenizer tokenizer, int[] ids) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (int id : ids) {
+            bytes.writeBytes(tokenizer.renderBytes(id));
+        }
+        return bytes.toString(StandardCharsets.UTF_8);
     }
 
     @Test

@@ -2,16 +2,14 @@ package dev.jllm.format.flatbin;
 
 import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
+import dev.jllm.io.OutputFiles;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.tensor.Tensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,7 +17,7 @@ import java.util.List;
 /**
  * Writes any loaded model as a flat FP16 binary (layout in {@link FlatBinLayout}). Every tensor is dequantized a row
  * at a time and rounded to FP16; a shared classifier is written out as a copy of the embedding. The file appears
- * under its final name only once complete: it is written to a temporary file in the same directory and renamed.
+ * under its final name only once complete ({@link OutputFiles}: a temporary file in the same directory, renamed).
  */
 public final class FlatBinWriter {
 
@@ -28,7 +26,18 @@ public final class FlatBinWriter {
     private FlatBinWriter() {
     }
 
+    /** Told how far the write has come, in bytes of the file. */
+    @FunctionalInterface
+    public interface Progress {
+        void update(long done, long total);
+    }
+
     public static void write(ModelFile source, Path out) throws IOException {
+        write(source, out, null);
+    }
+
+    /** Writes the file; {@code progress} (may be null) hears of every megabyte or so. */
+    public static void write(ModelFile source, Path out, Progress progress) throws IOException {
         LlamaConfig c = source.config();
         String cannot = source.path() + ": cannot write as flat FP16 " + out + ": ";
         if (c.ropeScaling() != null || source.tensorOrNull("rope_freqs.weight") != null) {
@@ -59,32 +68,20 @@ public final class FlatBinWriter {
             tensors.add(t);
         }
 
-        Path target = out.toAbsolutePath();
-        Path temp = target.resolveSibling("." + target.getFileName() + "." + ProcessHandle.current().pid() + "."
-                + System.nanoTime() + ".tmp");
-        boolean complete = false;
-        try {
-            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.WRITE)) {
-                ByteBuffer buffer = ByteBuffer.allocate(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                layout.writeHeader(buffer);
-                for (Tensor t : tensors) {
-                    writeTensor(cannot, t, channel, buffer);
-                }
-                flush(channel, buffer);
-                channel.force(true);
+        long total = layout.fileSize();
+        OutputFiles.writeFile(out, OutputFiles.Links.FOLLOW, channel -> {
+            ByteBuffer buffer = ByteBuffer.allocate(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            layout.writeHeader(buffer);
+            for (Tensor t : tensors) {
+                writeTensor(cannot, t, channel, buffer, progress, total);
             }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            complete = true;
-        } finally {
-            if (!complete) {
-                Files.deleteIfExists(temp);
-            }
-        }
+            flush(channel, buffer, progress, total);
+            return null;
+        });
     }
 
-    private static void writeTensor(String cannot, Tensor t, FileChannel channel, ByteBuffer buffer)
-            throws IOException {
+    private static void writeTensor(String cannot, Tensor t, FileChannel channel, ByteBuffer buffer, Progress progress,
+                                    long total) throws IOException {
         float[] row = new float[t.rowLength()];
         long rows = t.rowCount();
         for (long r = 0; r < rows; r++) {
@@ -96,18 +93,22 @@ public final class FlatBinWriter {
                             + ", beyond the FP16 range (max 65504)");
                 }
                 if (buffer.remaining() < 2) {
-                    flush(channel, buffer);
+                    flush(channel, buffer, progress, total);
                 }
                 buffer.putShort(half);
             }
         }
     }
 
-    private static void flush(FileChannel channel, ByteBuffer buffer) throws IOException {
+    private static void flush(FileChannel channel, ByteBuffer buffer, Progress progress, long total)
+            throws IOException {
         buffer.flip();
         while (buffer.hasRemaining()) {
             channel.write(buffer);
         }
         buffer.clear();
+        if (progress != null) {
+            progress.update(channel.position(), total);
+        }
     }
 }

@@ -82,7 +82,26 @@ public final class GgufReader {
      * tokenizer from {@code tokenizer.ggml.*} (null when the file has none). Closing the model file unmaps it.
      */
     public static ModelFile load(Path path) {
-        GgufFile gguf = read(path);
+        return model(read(path), path);
+    }
+
+    /**
+     * Loads a GGUF model of architecture {@code llama} that is already in memory (a resource of the jar, copied once
+     * off the heap): tensors are views into {@code data}, and closing the model file closes {@code arena}. {@code name}
+     * stands for the file in messages.
+     */
+    public static ModelFile load(Path name, MemorySegment data, Arena arena) {
+        GgufFile gguf;
+        try {
+            gguf = GgufParser.parse(name, data, arena);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+        return model(gguf, name);
+    }
+
+    private static ModelFile model(GgufFile gguf, Path path) {
         try {
             LlamaConfig config = llamaConfig(gguf);
             TokenizerSpec tokenizer = tokenizerSpec(gguf);

@@ -1,5 +1,6 @@
 package dev.jllm.format.gguf;
 
+import dev.jllm.io.OutputFiles;
 import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -7,11 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -20,7 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes GGUF v3 files: the header (magic, version, counts), the metadata in insertion order, the tensor infos, then
@@ -30,8 +26,8 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Tensors are declared first (name, type, shape) with a {@link TensorData} callback; {@link #write} calls the
  * callbacks one after the other, in declaration order, so the data is streamed to the file and never held whole in
- * memory. The file is written under a temporary name in the same directory and renamed into place only when complete;
- * on any failure (or if the JVM exits midway) the temporary file is deleted.
+ * memory. The file is written under a temporary name in the same directory and renamed into place only when complete
+ * ({@link OutputFiles}); on any failure, SIGINT or SIGTERM the temporary file is deleted.
  *
  * <p>Metadata values use the same Java types as {@link GgufReader} produces (see {@link GgufValueType}); arrays take
  * their element type explicitly.
@@ -206,64 +202,51 @@ public final class GgufWriter {
     // ---- writing ----
 
     /**
-     * Writes the file: to a temporary file beside {@code path}, renamed to {@code path} (replacing it) once complete.
-     * On failure nothing is left behind. {@code progress} may be null.
+     * Writes the file with {@link OutputFiles#writeFile}: to a temporary file beside {@code path}, renamed to
+     * {@code path} (replacing a regular file; a device, a folder or another special file is refused) once complete.
+     * On failure or interruption nothing is left behind. {@code progress} may be null.
      */
     public void write(Path path, Progress progress) throws IOException {
         byte[] header = header();
         int alignment = alignment();
         long total = alignUp(header.length, alignment) + dataSize();
-        Path absolute = path.toAbsolutePath();
-        Path dir = absolute.getParent();
-        Path temp = dir.resolve("." + absolute.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong())
-                + ".part");
-        Thread cleanup = new Thread(() -> deleteQuietly(temp), "gguf-writer-cleanup");
-        Runtime.getRuntime().addShutdownHook(cleanup);
-        boolean done = false;
-        try {
-            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                Sink sink = new Sink(channel, total, progress);
-                sink.write(ByteBuffer.wrap(header));
+        OutputFiles.writeFile(path, OutputFiles.Links.FOLLOW, channel -> {
+            Sink sink = new Sink(channel, total, progress);
+            sink.write(ByteBuffer.wrap(header));
+            sink.pad(alignment);
+            for (PendingTensor t : tensors) {
+                long start = sink.written;
+                t.data().writeTo(sink);
+                long wrote = sink.written - start;
+                if (wrote != t.bytes()) {
+                    throw new IllegalStateException("tensor '" + t.name() + "' (" + t.type().name() + " "
+                            + Arrays.toString(t.shape()) + "): " + wrote + " bytes written, expected " + t.bytes());
+                }
                 sink.pad(alignment);
-                for (PendingTensor t : tensors) {
-                    long start = sink.written;
-                    t.data().writeTo(sink);
-                    long wrote = sink.written - start;
-                    if (wrote != t.bytes()) {
-                        throw new IllegalStateException("tensor '" + t.name() + "' (" + t.type().name() + " "
-                                + Arrays.toString(t.shape()) + "): " + wrote + " bytes written, expected " + t.bytes());
-                    }
-                    sink.pad(alignment);
-                }
-                if (sink.written != total) {
-                    throw new IllegalStateException("wrote " + sink.written + " bytes, expected " + total);
-                }
-                channel.force(true);
             }
-            try {
-                Files.move(temp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, absolute, StandardCopyOption.REPLACE_EXISTING);
+            if (sink.written != total) {
+                throw new IllegalStateException("wrote " + sink.written + " bytes, expected " + total);
             }
-            done = true;
-        } finally {
-            if (!done) {
-                deleteQuietly(temp);
-            }
-            try {
-                Runtime.getRuntime().removeShutdownHook(cleanup);
-            } catch (IllegalStateException e) {
-                // the JVM is shutting down; the hook deletes the temporary file
-            }
-        }
+            return null;
+        });
     }
 
-    private static void deleteQuietly(Path p) {
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException e) {
-            // nothing more can be done
+    /** The type each tensor is written in, by name, in declaration order. */
+    public Map<String, GgmlType> tensorTypes() {
+        Map<String, GgmlType> types = new LinkedHashMap<>();
+        for (PendingTensor t : tensors) {
+            types.put(t.name(), t.type());
         }
+        return types;
+    }
+
+    /** The shape (ggml order) of each tensor, by name, in declaration order. */
+    public Map<String, long[]> tensorShapes() {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        for (PendingTensor t : tensors) {
+            shapes.put(t.name(), t.shape().clone());
+        }
+        return shapes;
     }
 
     /** Counts what goes to the channel and pads between tensors. */

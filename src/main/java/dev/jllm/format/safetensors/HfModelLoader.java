@@ -319,10 +319,15 @@ public final class HfModelLoader {
             throw new ModelFormatException(file + ": num_attention_heads " + heads + ", num_key_value_heads " + kvHeads
                     + ", head_dim " + headDim + " (expected heads a multiple of kv heads and an even head_dim)");
         }
-        float theta = (float) c.path("rope_theta").asDouble(10000.0);
+        // transformers 5 writes rope_theta and the scaling together as rope_parameters (rope_type "default" is none).
+        JsonNode rope = c.path("rope_parameters");
+        float theta = (float) (rope.has("rope_theta") ? rope : c).path("rope_theta").asDouble(10000.0);
         float eps = (float) c.path("rms_norm_eps").asDouble(1e-6);
         LlamaConfig.RopeScaling scaling = null;
         JsonNode rs = c.path("rope_scaling");
+        if (!rs.isObject() && rope.isObject() && !rope.path("rope_type").asText("default").equals("default")) {
+            rs = rope;
+        }
         if (rs.isObject()) {
             String type = rs.path("rope_type").asText(rs.path("type").asText(""));
             if (!type.equals("llama3")) {

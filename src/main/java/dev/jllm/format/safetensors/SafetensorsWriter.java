@@ -3,13 +3,13 @@ package dev.jllm.format.safetensors;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jllm.io.OutputFiles;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -91,10 +91,13 @@ public final class SafetensorsWriter {
         return out;
     }
 
-    /** Writes the file (which must not be the final name of a file being replaced: the caller renames). */
-    public void write(Path path) throws IOException {
+    /**
+     * Writes the file as the new file {@code name} in {@code dir}, a folder being filled by
+     * {@link OutputFiles#writeDirectory} (the caller renames the folder into place).
+     */
+    public void write(Path dir, String name) throws IOException {
         byte[] header = header();
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(path), 1 << 20)) {
+        try (OutputStream out = new BufferedOutputStream(OutputFiles.createNew(dir, name), 1 << 20)) {
             out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).array());
             out.write(header);
             for (Pending p : tensors) {

@@ -70,9 +70,7 @@ class FlatBinTest {
 
     @Test
     void writesFromAQuantizedSource() throws IOException {
-        int groupSize = 4;
-        Map<String, float[]> w = Stories260K.weights();
-        Path v2 = Files.write(dir.resolve("v2.bin"), Stories260K.version2(w, null, groupSize));
+        Path v2 = Stories260K.exportFile(2);
         Path out = dir.resolve("from-v2.bin");
         try (ModelFile source = Llama2cLoader.load(v2)) {
             FlatBinWriter.write(source, out);

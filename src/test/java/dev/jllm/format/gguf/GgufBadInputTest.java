@@ -230,7 +230,7 @@ class GgufBadInputTest {
 
     @Test
     void randomCorruptionNeverEscapesAsAnotherException() throws IOException {
-        long seed = System.nanoTime();
+        long seed = dev.jllm.TestSeeds.seed("GgufBadInputTest.randomCorruptionNeverEscapesAsAnotherException");
         Random random = new Random(seed);
         byte[] good = TestGguf.tinyLlama().bytes();
         int headerEnd = good.length - 200;

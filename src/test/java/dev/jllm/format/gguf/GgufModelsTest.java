@@ -109,15 +109,25 @@ class GgufModelsTest {
         }
     }
 
+    /**
+     * The Llama 3 vocabulary (128256 tokens, 280147 merges) loads with work in proportion to it. Measured as memory
+     * allocated by the loading thread (an event count, the same on a busy machine as on a quiet one), not as time:
+     * 44 MB measured (2026-12-03); work growing faster than the vocabulary (a copy per token, a quadratic merge
+     * table) would take several times that. Time is printed for information; speed belongs to benchmarks.
+     */
     @Test
     void llama3Tiny() {
         Path path = SharedTestData.file("models/llama3-tiny-q8_0.gguf");
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
         long start = System.nanoTime();
         ModelFile model = GgufReader.load(path);
         long millis = (System.nanoTime() - start) / 1_000_000;
+        long allocated = threads.getCurrentThreadAllocatedBytes() - allocatedBefore;
         try (model) {
-            System.out.println("llama3-tiny-q8_0.gguf (128256 tokens, 280147 merges) loaded in " + millis + " ms");
-            assertTrue(millis < 5000, "loading took " + millis + " ms");
+            System.out.println("llama3-tiny-q8_0.gguf (128256 tokens, 280147 merges) loaded in " + millis + " ms, "
+                    + allocated / 1_000_000 + " MB allocated");
+            assertTrue(allocated < 100_000_000L, "loading allocated " + allocated + " bytes");
             assertEquals(new LlamaConfig(128, 2, 4, 1, 384, 128256, 131072, 32, 32, 500000f, 1e-5f, null),
                     model.config());
             assertNull(model.config().ropeScaling());

@@ -32,7 +32,7 @@ class GgufWriterTest {
     @TempDir
     Path dir;
 
-    private final long seed = System.nanoTime();
+    private final long seed = dev.jllm.TestSeeds.seed("GgufWriterTest");
     private final Random random = new Random(seed);
 
     @ParameterizedTest

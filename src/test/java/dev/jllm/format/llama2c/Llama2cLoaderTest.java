@@ -95,40 +95,56 @@ class Llama2cLoaderTest {
         }
     }
 
+    /** export.py --version 1 writes the very floats of stories260K.bin (run.c's legacy file), in another order. */
     @Test
-    void version1IsBitExactWithLegacy() throws IOException {
+    void exportVersion1IsBitExactWithLegacy() throws IOException {
         Map<String, float[]> w = Stories260K.weights();
-        Path shared = write("v1.bin", Stories260K.version1(w, null));
+        Path shared = Stories260K.exportFile(1);
         assertTrue(Llama2cLoader.looksLikeLlama2c(shared));
         try (ModelFile model = Llama2cLoader.load(shared)) {
             assertEquals("llama2.c v1", model.format());
             assertEquals(STORIES_CONFIG, model.config());
             assertEquals(1, model.metadata().get("llama2c.version"));
+            assertEquals(true, model.metadata().get("llama2c.shared_classifier"));
             assertNull(model.tensorOrNull("output.weight"));
             assertEquals(1 + 9 * LAYERS + 1, model.tensors().size());
+            assertTrue(model.tensor("blk.3.ffn_down.weight").data().isMapped());
             assertBitExact(w, model);
         }
-        float[] classifier = Stories260K.distinctClassifier(w);
-        try (ModelFile model = Llama2cLoader.load(write("v1-unshared.bin", Stories260K.version1(w, classifier)))) {
-            assertArrayEquals(bits(classifier), bits(model.tensor("output.weight").toFloatArray()));
+        // The same file with its classifier unshared: the negated embedding, appended where export.py puts it.
+        Path unshared = write("v1-unshared.bin", Stories260K.withNegatedClassifier(1));
+        try (ModelFile model = Llama2cLoader.load(unshared)) {
+            assertEquals(false, model.metadata().get("llama2c.shared_classifier"));
+            float[] negated = w.get("token_embd.weight").clone();
+            for (int i = 0; i < negated.length; i++) {
+                negated[i] = -negated[i];
+            }
+            assertArrayEquals(bits(negated), bits(model.tensor("output.weight").toFloatArray()));
             assertBitExact(w, model);
         }
     }
 
+    /**
+     * export.py --version 2 quantizes each tensor in groups of 64 values of the flattened tensor (quantize_q80): every
+     * value is q * scale with scale = max|w| / 127 over its group, so within half a step (scale / 2) of the float
+     * weight. w2's rows of 172 values do not hold whole groups; reading it by rows (runq.c's way) would give other
+     * scales to 44 values of most rows and fail this check.
+     */
     @Test
-    void version2DequantizesWithinGroupError() throws IOException {
-        int groupSize = 4; // must divide dim 64 and hidden_dim 172
+    void exportVersion2DequantizesWithinHalfAStep() throws IOException {
+        int groupSize = 64;
         Map<String, float[]> w = Stories260K.weights();
-        float[] classifier = Stories260K.distinctClassifier(w);
-        Path path = write("v2.bin", Stories260K.version2(w, classifier, groupSize));
+        Path path = Stories260K.exportFile(2);
         assertTrue(Llama2cLoader.looksLikeLlama2c(path));
         try (ModelFile model = Llama2cLoader.load(path)) {
             assertEquals("llama2.c v2", model.format());
             assertEquals(STORIES_CONFIG, model.config());
             assertEquals(groupSize, model.metadata().get("llama2c.group_size"));
-            assertEquals(1 + 9 * LAYERS + 2, model.tensors().size());
+            assertEquals(1 + 9 * LAYERS + 1, model.tensors().size());
+            assertNull(model.tensorOrNull("output.weight"));
             for (Map.Entry<String, float[]> e : w.entrySet()) {
                 Tensor t = model.tensor(e.getKey());
+                assertTrue(t.data().isMapped(), e.getKey());
                 if (e.getKey().contains("norm")) {
                     assertEquals(GgmlType.F32, t.type());
                     assertArrayEquals(bits(e.getValue()), bits(t.toFloatArray()), e.getKey());
@@ -137,23 +153,43 @@ class Llama2cLoaderTest {
                     assertQuantized(e.getKey(), e.getValue(), t, groupSize);
                 }
             }
-            assertQuantized("output.weight", classifier, model.tensor("output.weight"), groupSize);
-
-            // a row dot product agrees with the dequantized row
-            Tensor down = model.tensor("blk.1.ffn_down.weight");
-            float[] x = new float[HIDDEN];
-            Arrays.fill(x, 0.5f);
-            float[] row = new float[HIDDEN];
-            down.dequantizeRow(7, row, 0);
-            float sum = 0;
-            for (int i = 0; i < HIDDEN; i++) {
-                sum += row[i] * x[i];
-            }
-            assertEquals(sum, down.dotRow(7, x, 0), 1e-4f);
+            assertRowsDotAsDequantized(model.tensor("blk.1.ffn_down.weight"));
+            assertRowsDotAsDequantized(model.tensor("blk.4.attn_q.weight"));
         }
-        try (ModelFile model = Llama2cLoader.load(write("v2-shared.bin", Stories260K.version2(w, null, 2)))) {
-            assertNull(model.tensorOrNull("output.weight"));
-            assertQuantized("token_embd.weight", w.get("token_embd.weight"), model.tensor("token_embd.weight"), 2);
+        // An unshared classifier: the negated embedding (int8 values negated, scales kept), appended.
+        try (ModelFile model = Llama2cLoader.load(write("v2-unshared.bin", Stories260K.withNegatedClassifier(2)))) {
+            assertEquals(1 + 9 * LAYERS + 2, model.tensors().size());
+            float[] embedding = model.tensor("token_embd.weight").toFloatArray();
+            float[] classifier = model.tensor("output.weight").toFloatArray();
+            for (int i = 0; i < embedding.length; i++) {
+                assertTrue(classifier[i] == -embedding[i], "at " + i); // == : a zero quant gives +0.0 either way
+            }
+        }
+    }
+
+    /**
+     * Each row's dot product (also rows that start and end inside a group) against a float64 sum of the dequantized
+     * row: the kernel sums each group's stretch in float (at most 64 terms), scales it, and adds up at most four
+     * stretches, so its error is below (64 + 4) * 2^-24 * sum|w_i x_i| (the usual n·u bound of recursive summation).
+     */
+    private static void assertRowsDotAsDequantized(Tensor t) {
+        int n = t.rowLength();
+        float[] x = new float[n];
+        java.util.Random random = new java.util.Random(5);
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        float[] row = new float[n];
+        for (int r = 0; r < t.rowCount(); r++) {
+            t.dequantizeRow(r, row, 0);
+            double exact = 0;
+            double magnitude = 0;
+            for (int i = 0; i < n; i++) {
+                exact += (double) row[i] * x[i];
+                magnitude += Math.abs((double) row[i] * x[i]);
+            }
+            double bound = (64 + 4) * Math.ulp(1.0f) / 2 * magnitude;
+            assertEquals(exact, t.dotRow(r, x, 0), bound, t.name() + " row " + r);
         }
     }
 
@@ -196,15 +232,18 @@ class Llama2cLoaderTest {
 
     @Test
     void truncatedExportFiles() throws IOException {
-        Map<String, float[]> w = Stories260K.weights();
-        byte[] v1 = Stories260K.version1(w, null);
+        byte[] v1 = Stories260K.exportBytes(1);
         String message = assertFails(write("v1cut.bin", Arrays.copyOf(v1, v1.length - 4)), "truncated");
         assertTrue(message.contains(String.valueOf(v1.length)) && message.contains(String.valueOf(v1.length - 4)),
                 message);
-        byte[] v2 = Stories260K.version2(w, null, 4);
+        byte[] v2 = Stories260K.exportBytes(2);
         message = assertFails(write("v2cut.bin", Arrays.copyOf(v2, v2.length - 1)), "truncated");
         assertTrue(message.contains(String.valueOf(v2.length)), message);
         assertFails(write("v2head.bin", Arrays.copyOf(v2, 100)), "shorter than the 256-byte");
+        // A flag that announces a classifier the file does not hold.
+        byte[] unshared = v2.clone();
+        unshared[36] = 0;
+        assertFails(write("v2flag.bin", unshared), "truncated");
     }
 
     @Test
@@ -235,7 +274,6 @@ class Llama2cLoaderTest {
         assertTrue(Llama2cLoader.looksLikeLlama2c(dir.resolve("v3.bin")), "the magic identifies the format");
         assertFails(exportHeader("gs48.bin", 2, 64, 512, 1, 48), "group_size 48 does not divide dim 64");
         assertFails(exportHeader("gs0.bin", 2, 64, 512, 1, 0), "group_size = 0");
-        assertFails(exportHeader("gs64.bin", 2, 64, 512, 1, 64), "group_size 64 does not divide hidden_dim 172");
         assertFails(exportHeader("flag.bin", 1, 64, 512, 7, 0), "shared_classifier flag is 7");
         assertFails(exportHeader("vneg.bin", 1, 64, -512, 0, 0), "vocab_size = -512");
         assertFails(exportHeader("v1dim.bin", 1, 63, 512, 1, 0), "dim 63 is not divisible by n_heads 8");
@@ -252,11 +290,14 @@ class Llama2cLoaderTest {
         }
     }
 
-    /** Dequantized values are exactly q * scale, and within half a step of the original. */
+    /** Dequantized values are exactly export.py's q * scale, and within half a step of the original. */
     private static void assertQuantized(String name, float[] original, Tensor t, int groupSize) {
         assertEquals(original.length, t.elementCount(), name);
         assertEquals(original.length + original.length / groupSize * 4L, t.byteSize(), name);
-        float[] values = t.toFloatArray();
+        float[] values = new float[original.length];
+        for (int r = 0; r < t.rowCount(); r++) {
+            t.dequantizeRow(r, values, r * t.rowLength()); // row by row, as the forward pass reads it
+        }
         for (int g = 0; g < original.length / groupSize; g++) {
             float scale = Stories260K.scaleOf(original, g * groupSize, groupSize);
             for (int i = g * groupSize; i < (g + 1) * groupSize; i++) {

@@ -12,8 +12,8 @@ import java.util.Map;
 
 /**
  * The TinyStories 260K model of {@code ../shared/models/stories260K.bin}, read straight from the file's bytes by test
- * code (an oracle independent of {@link Llama2cLoader}), plus small writers of the other llama2.c versions that
- * follow export.py's layouts.
+ * code (an oracle independent of {@link Llama2cLoader}), a writer of run.c's legacy layout (for variants such as an
+ * unshared classifier), and the files llama2.c's own export.py wrote from the same weights.
  */
 public final class Stories260K {
 
@@ -101,11 +101,7 @@ public final class Stories260K {
         return f;
     }
 
-    // ---- writers following run.c / export.py ----
-
-    private static final String[] MATRICES = {
-        "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
-        "ffn_gate.weight", "ffn_down.weight", "ffn_up.weight"};
+    // ---- run.c's legacy layout, and export.py's files ----
 
     /** A legacy file; {@code classifier} null means shared (positive vocab_size). */
     public static byte[] legacy(Map<String, float[]> w, float[] classifier) {
@@ -134,34 +130,48 @@ public final class Stories260K {
         return out.bytes();
     }
 
-    /** export.py version1_export; {@code classifier} null means shared. */
-    public static byte[] version1(Map<String, float[]> w, float[] classifier) {
-        Out out = exportHeader(1, classifier == null, 0);
-        norms(out, w);
-        out.floats(w.get("token_embd.weight"));
-        for (String name : MATRICES) {
-            perLayer(out, w, name);
+    /** llama2.c's export.py output from the same weights, version 1 (fp32) or 2 (int8 in groups of 64). */
+    public static Path exportFile(int version) {
+        Path p = shared().resolve("models/llama2c-export/stories260K-v" + version + ".bin");
+        if (!Files.isRegularFile(p)) {
+            fail("shared test model missing: " + p);
         }
-        if (classifier != null) {
-            out.floats(classifier);
-        }
-        return out.bytes();
+        return p;
     }
 
-    /** export.py version2_export (int8 then scales, per tensor); {@code classifier} null means shared. */
-    public static byte[] version2(Map<String, float[]> w, float[] classifier, int groupSize) {
-        Out out = exportHeader(2, classifier == null, groupSize);
-        norms(out, w);
-        out.quantized(w.get("token_embd.weight"), groupSize);
-        for (String name : MATRICES) {
-            for (int l = 0; l < LAYERS; l++) {
-                out.quantized(w.get("blk." + l + "." + name), groupSize);
+    public static byte[] exportBytes(int version) {
+        try {
+            return Files.readAllBytes(exportFile(version));
+        } catch (IOException e) {
+            throw new AssertionError("cannot read " + exportFile(version), e);
+        }
+    }
+
+    /**
+     * An export file with an unshared classifier, made from export.py's file: the flag cleared at byte 36 and, after
+     * the last tensor (where export.py writes the classifier), the embedding with every value negated (for version 2
+     * its int8 values negated, scales kept; export.py's int8 values lie in -127..127, so none overflows).
+     */
+    public static byte[] withNegatedClassifier(int version) {
+        byte[] file = exportBytes(version);
+        int embeddingStart = 256 + (2 * LAYERS + 1) * DIM * 4;
+        int values = VOCAB * DIM;
+        int embeddingBytes = version == 1 ? values * 4 : values + values / 64 * 4;
+        byte[] out = java.util.Arrays.copyOf(file, file.length + embeddingBytes);
+        out[36] = 0;
+        ByteBuffer source = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer target = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < values; i++) {
+            if (version == 1) {
+                target.putFloat(file.length + 4 * i, -source.getFloat(embeddingStart + 4 * i));
+            } else {
+                out[file.length + i] = (byte) -file[embeddingStart + i];
             }
         }
-        if (classifier != null) {
-            out.quantized(classifier, groupSize);
+        if (version == 2) {
+            System.arraycopy(file, embeddingStart + values, out, file.length + values, values / 64 * 4);
         }
-        return out.bytes();
+        return out;
     }
 
     /** export.py's quantize_q80 for one group: scale = max|w| / 127, q = round(w / scale). */
@@ -175,23 +185,6 @@ public final class Stories260K {
 
     public static byte quantize(float value, float scale) {
         return scale == 0f ? 0 : (byte) Math.rint(value / scale);
-    }
-
-    private static Out exportHeader(int version, boolean shared, int groupSize) {
-        Out out = new Out();
-        out.ints(0x616b3432, version, DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, SEQ_LEN);
-        out.buffer.put((byte) (shared ? 1 : 0));
-        if (version == 2) {
-            out.ints(groupSize);
-        }
-        out.buffer.position(256);
-        return out;
-    }
-
-    private static void norms(Out out, Map<String, float[]> w) {
-        perLayer(out, w, "attn_norm.weight");
-        perLayer(out, w, "ffn_norm.weight");
-        out.floats(w.get("output_norm.weight"));
     }
 
     private static void perLayer(Out out, Map<String, float[]> w, String name) {
@@ -213,17 +206,6 @@ public final class Stories260K {
             for (float v : values) {
                 buffer.putFloat(v);
             }
-        }
-
-        void quantized(float[] values, int groupSize) {
-            float[] scales = new float[values.length / groupSize];
-            for (int g = 0; g < scales.length; g++) {
-                scales[g] = scaleOf(values, g * groupSize, groupSize);
-                for (int i = g * groupSize; i < (g + 1) * groupSize; i++) {
-                    buffer.put(quantize(values[i], scales[g]));
-                }
-            }
-            floats(scales);
         }
 
         byte[] bytes() {

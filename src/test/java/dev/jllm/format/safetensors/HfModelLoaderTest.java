@@ -248,6 +248,33 @@ class HfModelLoaderTest {
         assertOneLine(hf, "rope_scaling of type 'linear' is not supported");
     }
 
+    /**
+     * transformers 5 writes RoPE's theta and scaling as {@code rope_parameters} (the config of
+     * ../shared/models/hf-transformers, written by its save_pretrained, has {@code rope_type} "default" and
+     * {@code rope_theta} 10000 there and no top-level rope_theta). A Llama 3.1 config in that form must not fall back
+     * to theta 10000 without scaling.
+     */
+    @Test
+    void transformers5RopeParameters() throws IOException {
+        Path written = SharedData.model("hf-transformers/stories260K-bf16/config.json");
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode config =
+                (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(written.toFile());
+        assertFalse(config.has("rope_theta") || config.has("rope_scaling"), "transformers 5's layout");
+        LlamaConfig plain = HfModelLoader.config(written, config);
+        assertEquals(10000f, plain.ropeTheta());
+        assertEquals(null, plain.ropeScaling());
+        config.putObject("rope_parameters").put("rope_type", "llama3").put("rope_theta", 500000.0)
+                .put("factor", 32.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0)
+                .put("original_max_position_embeddings", 8192);
+        LlamaConfig llama31 = HfModelLoader.config(written, config);
+        assertEquals(500000f, llama31.ropeTheta());
+        assertEquals(new LlamaConfig.RopeScaling(32f, 1f, 4f, 8192), llama31.ropeScaling());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) config.get("rope_parameters")).put("rope_type", "yarn");
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> HfModelLoader.config(written, config));
+        assertTrue(e.getMessage().contains("rope_scaling of type 'yarn' is not supported"), e.getMessage());
+    }
+
     @Test
     void integerTensorsAreRefused() throws IOException {
         Path hf = dir.resolve("ints");
@@ -256,7 +283,7 @@ class HfModelLoaderTest {
                 + " \"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2,"
                 + " \"vocab_size\": 3}");
         new SafetensorsWriter().add("model.embed_tokens.weight", SafetensorsFile.Dtype.I64, new long[] {3, 4},
-                out -> out.write(new byte[96])).write(hf.resolve("model.safetensors"));
+                out -> out.write(new byte[96])).write(hf, "model.safetensors");
         assertOneLine(hf, "has dtype I64; jllm reads F32, F16 and BF16");
     }
 
