@@ -1,37 +1,48 @@
 package dev.jllm.sampling;
 
+import java.util.List;
+
 /**
  * llama2.c {@code run.c}'s sampler, step for step and in its float32 arithmetic, so that a seed gives run.c's tokens:
  * temperature 0 is the argmax; otherwise the logits are divided by the temperature, turned into probabilities by a
  * float softmax, and one {@code random_f32} coin is drawn; with top-p at 0 or 1 the coin walks the probabilities in
  * vocabulary order, else run.c's top-p keeps the tokens of probability at least {@code (1 - p) / (n - 1)}, sorts them
  * most likely first (a stable sort: ties keep vocabulary order), cuts after the first whose cumulative probability
- * exceeds p and walks that list with the coin scaled by its total.
+ * exceeds p and walks that list with the coin scaled by its total. run.c has no logit bias; one given (and
+ * {@code --ignore-eos}) is added to the logits first, as in llama.cpp.
  */
 final class Llama2cSampler {
 
     private final float temperature;
     private final float topP;
+    private final List<LogitBias> logitBias;
     private long state;
     private float[] probs = new float[0];
     private int[] order = new int[0];
 
-    Llama2cSampler(float temperature, float topP, long seed) {
+    Llama2cSampler(float temperature, float topP, List<LogitBias> logitBias, long seed) {
         this.temperature = temperature;
         this.topP = topP;
+        this.logitBias = logitBias;
         this.state = seed;
     }
 
     int sample(float[] logits, int offset, int vocab) {
-        if (temperature <= 0f) { // run.c clamps a negative temperature to 0
-            return argmax(logits, offset, vocab);
-        }
         if (probs.length != vocab) {
             probs = new float[vocab];
             order = new int[vocab];
         }
+        System.arraycopy(logits, offset, probs, 0, vocab);
+        for (LogitBias bias : logitBias) {
+            if (bias.token() < vocab) {
+                probs[bias.token()] += bias.bias();
+            }
+        }
+        if (temperature <= 0f) { // run.c clamps a negative temperature to 0
+            return argmax(probs, 0, vocab);
+        }
         for (int i = 0; i < vocab; i++) {
-            probs[i] = logits[offset + i] / temperature;
+            probs[i] = probs[i] / temperature;
         }
         softmax(probs, vocab);
         float coin = randomF32();

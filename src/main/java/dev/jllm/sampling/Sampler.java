@@ -40,7 +40,7 @@ public final class Sampler {
             this.llama2c = null;
         } else {
             this.stages = List.of();
-            this.llama2c = new Llama2cSampler(options.temperature(), options.topP(), rngState);
+            this.llama2c = new Llama2cSampler(options.temperature(), options.topP(), options.logitBias(), rngState);
         }
     }
 
