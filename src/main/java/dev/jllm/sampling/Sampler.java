@@ -99,18 +99,7 @@ public final class Sampler {
 
     /** The candidate with the largest logit (the first one on ties), as {@link #argmax} picks it. */
     private int mostLikely() {
-        if (identity) {
-            return argmax(row);
-        }
-        int best = 0;
-        float bestValue = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < size; i++) {
-            if (values[i] > bestValue) {
-                bestValue = values[i];
-                best = i;
-            }
-        }
-        return ids[best];
+        return identity ? argmax(row) : ids[argmax(values, 0, size)];
     }
 
     /** A draw from the softmax of what is left, walked most likely first. */
