@@ -2,12 +2,15 @@ package dev.jllm.chat;
 
 import dev.jllm.engine.Model;
 import dev.jllm.engine.Session;
+import dev.jllm.engine.StopStrings;
 import dev.jllm.sampling.Sampler;
 import dev.jllm.sampling.SamplerOptions;
 import dev.jllm.tokenizer.TokenStreamDecoder;
 import dev.jllm.tokenizer.Tokenizer;
 import dev.jllm.tokenizer.TokenizerSpec;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
@@ -65,7 +68,8 @@ public final class ChatSession {
     private final String bosText;
     private final String eosText;
     private final int endOfTurnId;
-    private final String endOfTurnText;
+    /** Texts that end an answer: the template's end-of-turn marker when the vocabulary lacks it, reverse prompts. */
+    private final List<String> endTexts;
     private final Sampler sampler;
     private final int maxTokens;
     private Conversation conversation = Conversation.empty();
@@ -74,6 +78,16 @@ public final class ChatSession {
      * @param maxTokens tokens per answer at most; negative: until the end of the turn or a full context
      */
     public ChatSession(Model model, Session session, ChatTemplate template, SamplerOptions sampling, int maxTokens) {
+        this(model, session, template, sampling, maxTokens, List.of());
+    }
+
+    /**
+     * @param maxTokens      tokens per answer at most; negative: until the end of the turn or a full context
+     * @param reversePrompts texts that end an answer where it contains them (never shown nor kept), as llama.cpp's
+     *                       {@code --reverse-prompt}; none empty
+     */
+    public ChatSession(Model model, Session session, ChatTemplate template, SamplerOptions sampling, int maxTokens,
+            List<String> reversePrompts) {
         this.model = Objects.requireNonNull(model, "model");
         this.session = Objects.requireNonNull(session, "session");
         this.template = Objects.requireNonNull(template, "template");
@@ -89,7 +103,12 @@ public final class ChatSession {
             }
         }
         this.endOfTurnId = markerId;
-        this.endOfTurnText = markerId >= 0 ? null : marker; // a marker the vocabulary lacks is matched as text
+        List<String> ends = new ArrayList<>();
+        if (marker != null && markerId < 0) {
+            ends.add(marker); // a marker the vocabulary lacks is matched as text
+        }
+        ends.addAll(reversePrompts);
+        this.endTexts = List.copyOf(ends);
         this.sampler = new Sampler(sampling);
         this.maxTokens = maxTokens;
     }
@@ -225,7 +244,7 @@ public final class ChatSession {
     }
 
     private Answer generate(float[] logits, int lastPromptId, Consumer<String> onText, BooleanSupplier stop) {
-        StreamText stream = new StreamText(endOfTurnText, onText);
+        StreamText stream = new StreamText(endTexts, onText);
         TokenStreamDecoder decoder = new TokenStreamDecoder(tokenizer, lastPromptId);
         int vocab = model.config().vocabSize();
         int count = 0;
@@ -269,49 +288,31 @@ public final class ChatSession {
 
     /**
      * The answer's text as it streams: leading whitespace is held back until text arrives, and when the end of a turn
-     * is a text marker, anything that could be its beginning is held back until it is known not to be.
+     * is a text (a marker, a reverse prompt), anything that could be its beginning is held back until it is known not
+     * to be.
      */
     private static final class StreamText {
-        private final String marker;
+        private final StopStrings ends;
         private final Consumer<String> sink;
+        /** The text released by {@link #ends}: everything before an end text and not held back. */
         private final StringBuilder text = new StringBuilder();
         private int emitted;
         private boolean ended;
 
-        StreamText(String marker, Consumer<String> sink) {
-            this.marker = marker;
+        StreamText(List<String> endTexts, Consumer<String> sink) {
+            this.ends = new StopStrings(endTexts);
             this.sink = sink != null ? sink : s -> { };
         }
 
-        /** Adds a piece; true when the marker has appeared (the text is cut before it). */
+        /** Adds a piece; true when an end text has appeared (the text is cut before it). */
         boolean accept(String piece) {
             if (ended || piece.isEmpty()) {
                 return ended;
             }
-            text.append(piece);
-            if (marker != null) {
-                int at = text.indexOf(marker);
-                if (at >= 0) {
-                    text.setLength(at);
-                    ended = true;
-                    emit(text.length());
-                    return true;
-                }
-            }
-            emit(text.length() - heldBack());
-            return false;
-        }
-
-        private int heldBack() {
-            if (marker == null) {
-                return 0;
-            }
-            for (int n = Math.min(marker.length() - 1, text.length()); n > 0; n--) {
-                if (marker.startsWith(text.substring(text.length() - n))) {
-                    return n;
-                }
-            }
-            return 0;
+            text.append(ends.accept(piece));
+            ended = ends.stopped();
+            emit(text.length());
+            return ended;
         }
 
         private void emit(int upTo) {
@@ -331,6 +332,7 @@ public final class ChatSession {
         }
 
         void finish() {
+            text.append(ends.flush());
             emit(text.length());
         }
 

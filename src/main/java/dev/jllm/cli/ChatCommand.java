@@ -19,6 +19,8 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import org.jline.reader.EndOfFileException;
@@ -66,6 +68,11 @@ final class ChatCommand extends IoCommand implements Runnable {
     @Mixin
     SamplingOptions samplingOptions;
 
+    @Option(names = {"-r", "--reverse-prompt"}, paramLabel = "TEXT",
+            description = "End the answer where it contains TEXT (not shown), as llama.cpp's reverse prompt hands the"
+                    + " turn back. Repeatable.")
+    List<String> reversePrompts = new ArrayList<>();
+
     @Option(names = "--stream-delay", paramLabel = "MS", defaultValue = "0", hidden = true,
             description = "Wait this long after each streamed piece (for demonstrations and tests of Ctrl-C).")
     int streamDelayMillis;
@@ -78,11 +85,12 @@ final class ChatCommand extends IoCommand implements Runnable {
             int ctx = modelOptions.contextSize(model, err);
             Session session = model.newSession(new SessionOptions(ctx, SessionOptions.Prefill.BATCH, true,
                     modelOptions.cacheType()));
-            dev.jllm.sampling.SamplerOptions sampling = samplingOptions.toSamplerOptions();
+            dev.jllm.sampling.SamplerOptions sampling = samplingOptions.toSamplerOptions(model.config().vocabSize());
             if (modelOptions.verbose) {
                 err.println("jllm: seed " + sampling.seed());
+                err.println("jllm: samplers " + SamplingOptions.describe(sampling));
             }
-            ChatSession chat = new ChatSession(model, session, template, sampling, maxTokens);
+            ChatSession chat = new ChatSession(model, session, template, sampling, maxTokens, reversePrompts);
             chat.setConversation(Conversation.empty().withSystem(system));
             // A template that cannot render a plain exchange fails now, in one line, rather than at every message.
             chat.render(chat.conversation().with(Message.user("Hello")));

@@ -39,7 +39,10 @@ final class ChatTemplateOptions {
         return prompt;
     }
 
-    /** The template asked for, else the model's; fails with a one-line message when there is none. */
+    /**
+     * The template asked for, else the model's (llama2's for the bundled demo model, which has none); fails with a
+     * one-line message when there is none.
+     */
     ChatTemplate resolve(ModelFile file) {
         if (chatTemplate != null) {
             return ChatTemplate.byNameOrFile(chatTemplate);
@@ -47,6 +50,11 @@ final class ChatTemplateOptions {
         TokenizerSpec spec = file.tokenizer();
         if (spec != null && spec.chatTemplate() != null && !spec.chatTemplate().isBlank()) {
             return ChatTemplate.of(file.path().getFileName() + " (tokenizer.chat_template)", spec.chatTemplate());
+        }
+        if (file.path().equals(BundledModel.NAME)) {
+            // The demo model was trained on plain stories and has no template; llama2's plain-text markers suit it
+            // (the README's chat example uses them), so chat and serve work with no options at all.
+            return ChatTemplate.byNameOrFile("llama2");
         }
         throw new ChatTemplateException(file.path().toString(), ChatTemplateException.Kind.SOURCE,
                 "the model file has no chat template; choose one with --chat-template "

@@ -7,7 +7,7 @@ import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelLoaders;
 import dev.jllm.io.OutputFiles;
 import dev.jllm.io.OutputPathException;
-import dev.jllm.tensor.GgmlType;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.tokenizer.TokenizerSpec;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -26,8 +26,6 @@ import picocli.CommandLine.Parameters;
                 + " Norms stay F32. The output appears only when complete."})
 final class ConvertCommand extends IoCommand implements Runnable {
 
-    private static final Map<String, GgmlType> TYPES = Map.of("f32", GgmlType.F32, "f16", GgmlType.F16,
-            "bf16", GgmlType.BF16, "q8_0", GgmlType.Q8_0, "q4_0", GgmlType.Q4_0);
     private static final Map<String, ModelConverter.Target> TARGETS = Map.of("gguf", ModelConverter.Target.GGUF,
             "flatbin", ModelConverter.Target.FLATBIN, "hf", ModelConverter.Target.HF,
             "llama2c", ModelConverter.Target.LLAMA2C);
@@ -42,7 +40,9 @@ final class ConvertCommand extends IoCommand implements Runnable {
     @Option(names = "--to", required = true, paramLabel = "FORMAT", description = "gguf, flatbin, hf or llama2c.")
     String to;
 
-    @Option(names = "--type", paramLabel = "TYPE", description = "f32, f16, bf16, q8_0 or q4_0.")
+    @Option(names = "--type", paramLabel = "TYPE",
+            description = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m (llama-quantize's Q4_K_M mixture; GGUF"
+                    + " only).")
     String typeName;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",
@@ -59,11 +59,12 @@ final class ConvertCommand extends IoCommand implements Runnable {
         if (target == null) {
             throw new UserInputException("unknown --to '" + to + "' (expected gguf, flatbin, hf or llama2c)");
         }
-        GgmlType type = null;
+        QuantMix type = null;
         if (typeName != null) {
-            type = TYPES.get(typeName.toLowerCase(Locale.ROOT));
+            type = QuantMix.parse(typeName);
             if (type == null) {
-                throw new UserInputException("unknown --type '" + typeName + "' (expected f32, f16, bf16, q8_0 or q4_0)");
+                throw new UserInputException("unknown --type '" + typeName + "' (expected "
+                        + QuantMix.namesInWords() + ")");
             }
         }
         try { // before loading anything
@@ -79,13 +80,13 @@ final class ConvertCommand extends IoCommand implements Runnable {
         try (ModelFile file = ModelLoaders.open(input)) {
             ModelFile source = withTokenizer(file);
             List<TypeFallback> fallbacks = ModelConverter.fallbacks(source, target, type);
-            String warning = TypeFallback.warning(fallbacks, ModelConverter.matrixCount(source));
+            String warning = TypeFallback.warning(typeName, fallbacks, ModelConverter.matrixCount(source));
             if (warning != null) {
                 err.println("jllm: warning: " + warning);
             }
             LazyProgress progress = new LazyProgress();
             try {
-                ModelConverter.convert(source, output, target, type, progress);
+                ModelConverter.convertWithMix(source, output, target, type, progress);
             } catch (IOException e) {
                 throw new UserInputException("cannot write " + output + ": " + OutputFiles.reason(e), e);
             } finally {

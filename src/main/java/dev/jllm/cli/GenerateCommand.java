@@ -1,6 +1,7 @@
 package dev.jllm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jllm.engine.Generation;
 import dev.jllm.engine.GenerationOptions;
@@ -8,12 +9,19 @@ import dev.jllm.engine.Generator;
 import dev.jllm.engine.Model;
 import dev.jllm.engine.Session;
 import dev.jllm.engine.SessionOptions;
+import dev.jllm.io.Printable;
 import dev.jllm.sampling.SamplerOptions;
+import dev.jllm.sampling.TokenLogprobs;
 import dev.jllm.tokenizer.RawUtf8;
+import dev.jllm.tokenizer.Tokenizer;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -44,6 +52,16 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
 
     @Option(names = "--ignore-eos", description = "Never end at the end-of-text token (it cannot be sampled), as llama.cpp.")
     boolean ignoreEos;
+
+    @Option(names = {"-r", "--reverse-prompt", "--stop"}, paramLabel = "TEXT",
+            description = "Stop where the generated text contains TEXT (which may span tokens and is not printed)."
+                    + " Repeatable.")
+    List<String> stops = new ArrayList<>();
+
+    @Option(names = "--n-probs", paramLabel = "N", defaultValue = "0",
+            description = "Show the N most likely tokens at each step with their probabilities (from the model's"
+                    + " logits): on stderr after the text, or in --format json. Default ${DEFAULT-VALUE}.")
+    int topProbabilities;
 
     @Mixin
     SamplingOptions samplingOptions;
@@ -98,6 +116,9 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
     public Integer call() {
         Timeline.mark("command");
         checkMaxTokens(maxTokens);
+        if (topProbabilities < 0) {
+            throw new UserInputException("--n-probs must be 0 or more, got " + topProbabilities);
+        }
         if (conversation) {
             return converse();
         }
@@ -105,15 +126,16 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
         try (Model model = modelOptions.load()) {
             Timeline.mark("loaded");
             int ctx = modelOptions.contextSize(model, err);
-            SamplerOptions sampling = samplingOptions.toSamplerOptions();
+            SamplerOptions sampling = samplingOptions.toSamplerOptions(model.config().vocabSize());
             if (modelOptions.verbose) {
                 err.println("jllm: seed " + sampling.seed());
+                err.println("jllm: samplers " + SamplingOptions.describe(sampling));
             }
             Session session = model.newSession(new SessionOptions(ctx, prefill, !noKvCache, modelOptions.cacheType()));
             boolean asChat = chat || systemPrompt != null || chatTemplateOptions.chatTemplate != null;
             String text = asChat ? chatTemplateOptions.userPrompt(model, systemPrompt, promptText) : promptText;
             GenerationOptions options = new GenerationOptions(maxTokens, sampling, noBos ? Boolean.FALSE : null,
-                    parseSpecial || asChat, ignoreEos);
+                    parseSpecial || asChat, ignoreEos, stops, topProbabilities);
             boolean stream = format == OutputFormat.text;
             Generation g;
             try {
@@ -130,6 +152,11 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
                     err.printf("jllm: stopped: the context of %d tokens is full (raise --ctx-size)%n", ctx);
                 } else if (g.stopReason() == Generation.StopReason.END_OF_TEXT) {
                     err.println("jllm: stopped: end of text");
+                } else if (g.stopReason() == Generation.StopReason.STOP_STRING) {
+                    err.println("jllm: stopped: stop string '" + Printable.escape(g.stopString()) + "'");
+                }
+                if (topProbabilities > 0) {
+                    printProbabilities(g, model.tokenizer());
                 }
                 err.printf("prompt:     %d tokens in %.1f ms (%.2f tokens/s)%n", g.promptIds().length,
                         g.promptNanos() / 1e6, g.promptTokensPerSecond());
@@ -141,7 +168,7 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
                             g.generatedIds().length);
                 }
             } else {
-                out.println(json(g, sampling.seed()));
+                out.println(json(g, sampling.seed(), model.tokenizer()));
             }
             if (Timeline.ENABLED) {
                 err.printf("timing: of 'generated': prompt %.0f ms, generation %.0f ms%n", g.promptNanos() / 1e6,
@@ -160,11 +187,15 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
         if (promptFile != null) {
             throw new UserInputException("-f cannot be used with -cnv (the conversation reads standard input)");
         }
+        if (topProbabilities > 0) {
+            throw new UserInputException("--n-probs cannot be used with -cnv (jllm chat does not show probabilities)");
+        }
         ChatCommand chatCommand = new ChatCommand();
         chatCommand.streams(out, err);
         chatCommand.input(in, inIsTerminal);
         chatCommand.modelOptions = modelOptions;
         chatCommand.samplingOptions = samplingOptions;
+        chatCommand.reversePrompts = stops;
         chatCommand.chatTemplateOptions = chatTemplateOptions;
         chatCommand.system = systemPrompt != null ? systemPrompt : prompt;
         chatCommand.maxTokens = maxTokens;
@@ -227,14 +258,66 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
         return Math.max(0, g.generatedIds().length - 1);
     }
 
-    private static String json(Generation g, long seed) {
+    /** One line per generated token: its piece and probability, then the most likely tokens of that step. */
+    private void printProbabilities(Generation g, Tokenizer tokenizer) {
+        err.printf("jllm: the %d most likely tokens at each step (probabilities from the model's logits):%n",
+                topProbabilities);
+        int width = Integer.toString(g.probabilities().size()).length();
+        for (int i = 0; i < g.probabilities().size(); i++) {
+            TokenLogprobs step = g.probabilities().get(i);
+            StringBuilder line = new StringBuilder();
+            line.append(String.format(Locale.ROOT, "%" + width + "d %s %.4f |", i + 1, quoted(tokenizer, step.token()),
+                    Math.exp(step.logprob())));
+            for (int k = 0; k < step.topTokens().length; k++) {
+                line.append(String.format(Locale.ROOT, " %s %.4f", quoted(tokenizer, step.topTokens()[k]),
+                        Math.exp(step.topLogprobs()[k])));
+            }
+            err.println(line);
+        }
+    }
+
+    /** A token's text in quotes, its control characters escaped (it is printed to a terminal). */
+    private static String quoted(Tokenizer tokenizer, int id) {
+        return "'" + Printable.escape(tokenText(tokenizer, id)) + "'";
+    }
+
+    private static String tokenText(Tokenizer tokenizer, int id) {
+        return new String(tokenizer.renderBytes(id), StandardCharsets.UTF_8);
+    }
+
+    private static ObjectNode candidate(ObjectNode node, Tokenizer tokenizer, int id, float logprob) {
+        node.put("id", id);
+        node.put("token", tokenText(tokenizer, id));
+        ArrayNode bytes = node.putArray("bytes");
+        for (byte b : tokenizer.renderBytes(id)) {
+            bytes.add(b & 0xFF);
+        }
+        node.put("logprob", logprob);
+        node.put("prob", Math.exp(logprob));
+        return node;
+    }
+
+    private static String json(Generation g, long seed, Tokenizer tokenizer) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         root.putPOJO("prompt_ids", g.promptIds());
         root.putPOJO("generated_ids", g.generatedIds());
         root.put("text", g.text());
         root.put("stop_reason", g.stopReason().name().toLowerCase(java.util.Locale.ROOT));
+        if (g.stopString() != null) {
+            root.put("stopping_word", g.stopString());
+        }
         root.put("seed", seed);
+        if (!g.probabilities().isEmpty()) { // llama-server's completion_probabilities, with probabilities too
+            ArrayNode steps = root.putArray("completion_probabilities");
+            for (TokenLogprobs step : g.probabilities()) {
+                ObjectNode node = candidate(steps.addObject(), tokenizer, step.token(), step.logprob());
+                ArrayNode top = node.putArray("top_logprobs");
+                for (int k = 0; k < step.topTokens().length; k++) {
+                    candidate(top.addObject(), tokenizer, step.topTokens()[k], step.topLogprobs()[k]);
+                }
+            }
+        }
         ObjectNode timings = root.putObject("timings");
         timings.put("prompt_tokens", g.promptIds().length);
         timings.put("prompt_ms", g.promptNanos() / 1e6);

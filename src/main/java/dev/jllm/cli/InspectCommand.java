@@ -4,6 +4,7 @@ import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelLoaders;
 import dev.jllm.io.Printable;
 import dev.jllm.model.LlamaConfig;
+import dev.jllm.tensor.GgmlType;
 import dev.jllm.tensor.Tensor;
 import dev.jllm.tokenizer.TokenizerSpec;
 import java.nio.file.Path;
@@ -62,13 +63,24 @@ final class InspectCommand extends IoCommand implements Runnable {
                     .orElse(4));
             out.printf("%-" + width + "s  %-7s  %-22s  %12s%n", "name", "type", "shape", "bytes");
             long total = 0;
+            Map<String, Integer> unsupported = new java.util.TreeMap<>();
             for (Tensor tensor : model.tensors().values()) {
-                out.printf("%-" + width + "s  %-7s  %-22s  %12d%n", Printable.escape(tensor.name()),
-                        tensor.type().name(),
-                        tensor.shapeString(), tensor.byteSize());
+                boolean runs = tensor.type().kernel() != null;
+                out.printf("%-" + width + "s  %-7s  %-22s  %12d%s%n", Printable.escape(tensor.name()),
+                        tensor.type().name(), tensor.shapeString(), tensor.byteSize(), runs ? "" : "  (no kernel in jllm)");
                 total += tensor.byteSize();
+                if (!runs) {
+                    unsupported.merge(tensor.type().name(), 1, Integer::sum);
+                }
             }
             out.printf("%d tensors, %d bytes of weights (%.2f MiB)%n", model.tensors().size(), total, total / 1048576.0);
+            if (!unsupported.isEmpty()) {
+                StringBuilder types = new StringBuilder();
+                unsupported.forEach((type, n) -> types.append(types.isEmpty() ? "" : ", ").append(type).append(" (")
+                        .append(n).append(n == 1 ? " tensor)" : " tensors)"));
+                out.printf("jllm cannot run this file: tensor type %s has no kernel (jllm runs %s)%n", types,
+                        String.join(", ", GgmlType.runnable().stream().map(Enum::name).toList()));
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import dev.jllm.convert.TypeFallback;
 import dev.jllm.format.gguf.GgufWriter;
 import dev.jllm.io.OutputFiles;
 import dev.jllm.io.OutputPathException;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.synth.ModelShape;
 import dev.jllm.synth.SyntheticModel;
 import dev.jllm.synth.Vocabulary;
@@ -21,20 +22,20 @@ import picocli.CommandLine.Option;
 
 @Command(name = "synth", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Write a LLaMA GGUF model with random weights (normal, std 0.02) for benchmarks.",
-            "Every 2-D matrix (token embedding and output included) gets --type; norms stay F32. Named shapes: "
+            "Every 2-D matrix (token embedding and output included) gets --type (q4_k_m: llama-quantize's Q4_K_M "
+                + "mixture of Q4_K and Q6_K); norms stay F32. Named shapes: "
                 + "stories15M, stories110M, tinyllama-1.1b, llama-3.2-1b, llama-2-7b, llama-3-8b; or give --dim, "
                 + "--layers, --heads and --hidden (the other dimension options override a named shape's)."})
 final class SynthCommand extends IoCommand implements Runnable {
 
     /** Files at least this large show progress. */
     private static final long PROGRESS_MIN_BYTES = 16L << 20;
-    private static final Map<String, GgmlType> TYPES = Map.of("f32", GgmlType.F32, "f16", GgmlType.F16,
-            "bf16", GgmlType.BF16, "q8_0", GgmlType.Q8_0, "q4_0", GgmlType.Q4_0);
 
     @Option(names = "--shape", paramLabel = "NAME", description = "A named shape (see above).")
     String shapeName;
 
-    @Option(names = "--type", required = true, paramLabel = "TYPE", description = "f32, f16, bf16, q8_0 or q4_0.")
+    @Option(names = "--type", required = true, paramLabel = "TYPE",
+            description = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m.")
     String typeName;
 
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE.gguf", description = "The file to write (replaced if it exists).")
@@ -77,9 +78,10 @@ final class SynthCommand extends IoCommand implements Runnable {
 
     @Override
     public void run() {
-        GgmlType type = TYPES.get(typeName.toLowerCase(Locale.ROOT));
-        if (type == null) {
-            throw new UserInputException("unknown --type '" + typeName + "' (expected f32, f16, bf16, q8_0 or q4_0)");
+        QuantMix mix = QuantMix.parse(typeName);
+        if (mix == null) {
+            throw new UserInputException("unknown --type '" + typeName + "' (expected "
+                    + QuantMix.namesInWords() + ")");
         }
         Vocabulary vocabulary = vocab != null ? Vocabulary.fromGguf(vocab) : null;
         ModelShape shape = shape(vocabulary);
@@ -99,7 +101,7 @@ final class SynthCommand extends IoCommand implements Runnable {
         if (threadCount < 1) {
             throw new UserInputException("--threads " + threadCount + " (expected at least 1)");
         }
-        SyntheticModel.Options options = new SyntheticModel.Options(shape, type, vocabulary, seed, threadCount);
+        SyntheticModel.Options options = new SyntheticModel.Options(shape, mix, vocabulary, seed, threadCount);
 
         ExecutorService pool = Executors.newFixedThreadPool(threadCount, r -> {
             Thread t = new Thread(r, "synth-worker");
@@ -110,8 +112,8 @@ final class SynthCommand extends IoCommand implements Runnable {
             GgufWriter writer = SyntheticModel.plan(options, pool);
             long size = writer.fileSize();
             checkOutput(size);
-            List<TypeFallback> fallbacks = fallbacks(writer, type);
-            String warning = TypeFallback.warning(fallbacks, (int) writer.tensorShapes().values().stream()
+            List<TypeFallback> fallbacks = fallbacks(writer, mix, shape.layers());
+            String warning = TypeFallback.warning(typeName, fallbacks, (int) writer.tensorShapes().values().stream()
                     .filter(dims -> dims.length >= 2).count());
             if (warning != null) {
                 err.println("jllm: warning: " + warning);
@@ -132,12 +134,14 @@ final class SynthCommand extends IoCommand implements Runnable {
         }
     }
 
-    /** The matrices the writer stores in another type than {@code wanted} (their rows do not fit its blocks). */
-    private static List<TypeFallback> fallbacks(GgufWriter writer, GgmlType wanted) {
+    /** The matrices the writer stores in another type than {@code mix} wants (their rows do not fit its blocks). */
+    private static List<TypeFallback> fallbacks(GgufWriter writer, QuantMix mix, int layers) {
         List<TypeFallback> out = new java.util.ArrayList<>();
         Map<String, long[]> shapes = writer.tensorShapes();
+        boolean hasOutput = shapes.containsKey("output.weight");
         writer.tensorTypes().forEach((name, used) -> {
             long[] shape = shapes.get(name);
+            GgmlType wanted = mix.wanted(name, shape, layers, hasOutput);
             if (shape.length >= 2 && used != wanted) {
                 out.add(new TypeFallback(name, shape[0], wanted, used));
             }

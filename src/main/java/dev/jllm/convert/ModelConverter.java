@@ -14,6 +14,7 @@ import dev.jllm.format.safetensors.SafetensorsWriter;
 import dev.jllm.io.OutputFiles;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.model.Weights;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.tensor.GgmlType;
 import dev.jllm.tensor.Tensor;
 import dev.jllm.tokenizer.HfTokenizerJsonWriter;
@@ -77,33 +78,62 @@ public final class ModelConverter {
     /** Converts {@code source} to {@code out}; {@code type} null keeps each tensor's type where the target allows. */
     public static void convert(ModelFile source, Path out, Target target, GgmlType type, Progress progress)
             throws IOException {
+        convertWithMix(source, out, target, type == null ? null : new QuantMix.Uniform(type), progress);
+    }
+
+    /**
+     * Converts {@code source} to {@code out} with the tensor types {@code mix} gives ({@code null} keeps each tensor's
+     * type where the target allows); a mixture such as Q4_K_M goes to GGUF only.
+     */
+    public static void convertWithMix(ModelFile source, Path out, Target target, QuantMix mix, Progress progress)
+            throws IOException {
         new Weights(source); // checks every tensor against the config before anything is written
         switch (target) {
-            case GGUF -> writeGguf(source, out, type, progress);
+            case GGUF -> writeGguf(source, out, mix, progress);
             case FLATBIN -> {
+                GgmlType type = uniformType(source, mix, target);
                 if (type != null && type != GgmlType.F16) {
                     throw new ModelFormatException("flat binary files are FP16 only (asked for " + name(type) + ")");
                 }
                 FlatBinWriter.write(source, out, progress == null ? null : progress::update);
             }
-            case HF -> writeHf(source, out, type, progress, HF_SHARD_BYTES);
-            case LLAMA2C -> writeLlama2c(source, out, type, progress);
+            case HF -> writeHf(source, out, uniformType(source, mix, target), progress, HF_SHARD_BYTES);
+            case LLAMA2C -> writeLlama2c(source, out, uniformType(source, mix, target), progress);
         }
     }
 
+    /** The one type of {@code mix} (null for none); a mixture of types has no place outside GGUF. */
+    private static GgmlType uniformType(ModelFile source, QuantMix mix, Target target) {
+        if (mix == null) {
+            return null;
+        }
+        if (mix instanceof QuantMix.Uniform uniform) {
+            return uniform.type();
+        }
+        throw new ModelFormatException(source.path() + ": cannot write " + mix.name() + " as "
+                + target.name().toLowerCase(Locale.ROOT) + " (a mixture of block types is for GGUF only)");
+    }
+
     /**
-     * The matrices (2-D tensors) that a conversion to {@code target} with {@code type} writes in another type than
-     * {@code type}, with why: only GGUF output keeps a matrix whose rows do not fit the type's blocks in F32.
+     * The matrices (2-D tensors) that a conversion to {@code target} with {@code mix} writes in another type than the
+     * mix wants for them, with why: only GGUF output keeps a matrix whose rows do not fit the type's blocks (in F32,
+     * or in llama-quantize's fallback types for the K-quants).
      */
-    public static List<TypeFallback> fallbacks(ModelFile source, Target target, GgmlType type) {
+    public static List<TypeFallback> fallbacks(ModelFile source, Target target, QuantMix mix) {
         List<TypeFallback> out = new ArrayList<>();
-        if (type == null || target != Target.GGUF) {
+        if (mix == null || target != Target.GGUF) {
             return out;
         }
+        int layers = source.config().layers();
+        boolean hasOutput = source.tensorOrNull("output.weight") != null;
         for (Tensor t : modelTensors(source)) {
-            GgmlType used = TensorRows.typeFor(t, type);
-            if (t.shape().length >= 2 && used != type) {
-                out.add(new TypeFallback(t.name(), t.rowLength(), type, used));
+            if (t.shape().length < 2) {
+                continue;
+            }
+            GgmlType wanted = mix.wanted(t.name(), t.shape(), layers, hasOutput);
+            GgmlType used = mix.typeFor(t.name(), t.shape(), layers, hasOutput);
+            if (used != wanted) {
+                out.add(new TypeFallback(t.name(), t.rowLength(), wanted, used));
             }
         }
         return out;
@@ -120,24 +150,17 @@ public final class ModelConverter {
 
     // ---- GGUF ----
 
-    static void writeGguf(ModelFile source, Path out, GgmlType type, Progress progress) throws IOException {
+    static void writeGguf(ModelFile source, Path out, QuantMix mix, Progress progress) throws IOException {
         LlamaConfig c = source.config();
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         Object name = source.metadata().get("general.name");
         w.putString("general.name", name instanceof String s ? s : String.valueOf(source.path().getFileName()));
-        if (type != null) {
-            w.putUInt32("general.file_type", switch (type) {
-                case F32 -> 0;
-                case F16 -> 1;
-                case Q4_0 -> 2;
-                case Q8_0 -> 7;
-                case BF16 -> 32;
-                default -> throw new IllegalArgumentException("type " + type);
-            });
-        }
-        if (type == GgmlType.Q8_0 || type == GgmlType.Q4_0) {
-            w.putUInt32("general.quantization_version", 2);
+        if (mix != null) {
+            w.putUInt32("general.file_type", mix.fileType());
+            if (mix.quantized()) {
+                w.putUInt32("general.quantization_version", 2);
+            }
         }
         w.putUInt32("llama.context_length", c.contextLength());
         w.putUInt32("llama.embedding_length", c.dim());
@@ -158,14 +181,15 @@ public final class ModelConverter {
             putTokenizer(w, t);
         }
         List<Tensor> tensors = modelTensors(source);
+        boolean hasOutput = source.tensorOrNull("output.weight") != null;
         long total = 0;
         for (Tensor tensor : tensors) {
-            total += TensorRows.bytes(tensor, TensorRows.typeFor(tensor, type));
+            total += TensorRows.bytes(tensor, typeFor(tensor, mix, c.layers(), hasOutput));
         }
         long[] done = {0};
         long all = total;
         for (Tensor tensor : tensors) {
-            GgmlType tt = TensorRows.typeFor(tensor, type);
+            GgmlType tt = typeFor(tensor, mix, c.layers(), hasOutput);
             w.addTensor(tensor.name(), tt, tensor.shape(), sink -> TensorRows.write(tensor, tt, null, (b, off, len) -> {
                 sink.write(ByteBuffer.wrap(b, off, len));
                 done[0] += len;
@@ -184,6 +208,12 @@ public final class ModelConverter {
                     sink -> sink.write(bytes.flip()));
         }
         w.write(out, null);
+    }
+
+    /** The type a tensor is written in: its own ({@code mix} null, where GGUF allows), or what the mix gives. */
+    private static GgmlType typeFor(Tensor tensor, QuantMix mix, int layers, boolean hasOutput) {
+        return mix == null ? TensorRows.typeFor(tensor, null) : mix.typeFor(tensor.name(), tensor.shape(), layers,
+                hasOutput);
     }
 
     static void putTokenizer(GgufWriter w, TokenizerSpec t) {

@@ -20,17 +20,26 @@ public record TypeFallback(String tensor, long rowLength, GgmlType wanted, GgmlT
 
     /** One warning line for all of them (they share the asked type), or null when there are none. */
     public static String warning(List<TypeFallback> fallbacks, int matrices) {
+        return fallbacks.isEmpty() ? null : warning(fallbacks.getFirst().wanted().name(), fallbacks, matrices);
+    }
+
+    /**
+     * One warning line for all of them, asked for as {@code --type asked} (a type, or a mixture such as q4_k_m whose
+     * matrices want different types of the same block size), or null when there are none.
+     */
+    public static String warning(String asked, List<TypeFallback> fallbacks, int matrices) {
         if (fallbacks.isEmpty()) {
             return null;
         }
         GgmlType wanted = fallbacks.getFirst().wanted();
+        String wantedNames = fallbacks.stream().map(f -> f.wanted().name()).distinct().collect(Collectors.joining("/"));
         String used = fallbacks.stream().map(f -> f.used().name()).distinct().collect(Collectors.joining("/"));
         String names = fallbacks.stream().limit(NAMES_SHOWN).map(f -> f.tensor() + " (rows of " + f.rowLength() + ")")
                 .collect(Collectors.joining(", "));
         int more = fallbacks.size() - Math.min(NAMES_SHOWN, fallbacks.size());
         return String.format(Locale.ROOT, "--type %s does not fit %d of %d matrices, written as %s instead: their rows"
-                + " are not a multiple of the %d-value %s block: %s%s", wanted.name().toLowerCase(Locale.ROOT),
-                fallbacks.size(), matrices, used, wanted.blockSize(), wanted.name(), names,
+                + " are not a multiple of the %d-value %s block: %s%s", asked.toLowerCase(Locale.ROOT),
+                fallbacks.size(), matrices, used, wanted.blockSize(), wantedNames, names,
                 more > 0 ? " and " + more + " more" : "");
     }
 }

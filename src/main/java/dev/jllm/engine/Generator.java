@@ -1,10 +1,16 @@
 package dev.jllm.engine;
 
+import dev.jllm.sampling.LogitBias;
 import dev.jllm.sampling.Sampler;
+import dev.jllm.sampling.SamplerOptions;
+import dev.jllm.sampling.TokenLogprobs;
 import dev.jllm.tokenizer.TokenStreamDecoder;
 import dev.jllm.tokenizer.Tokenizer;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.Consumer;
+import java.util.stream.IntStream;
 
 /** Text in, text out: tokenizes a prompt, runs it, samples until a stop condition, and streams the text. */
 public final class Generator {
@@ -16,7 +22,8 @@ public final class Generator {
      * Generates a continuation of {@code prompt} in a fresh session.
      *
      * @param onText receives text as it becomes complete (never half of a UTF-8 character): first the prompt as the
-     *               tokenizer reads it back, then each piece of the continuation; may be null
+     *               tokenizer reads it back, then each piece of the continuation (text that may begin a stop string
+     *               is held back until it is known not to; a stop string is never passed on); may be null
      */
     public static Generation generate(Model model, Session session, String prompt, GenerationOptions options,
             Consumer<String> onText) {
@@ -41,9 +48,11 @@ public final class Generator {
         float[] logits = session.append(promptIds);
         long t1 = System.nanoTime();
 
-        Sampler sampler = new Sampler(options.sampler());
         int vocab = model.config().vocabSize();
-        int[] endOfGeneration = options.ignoreEos() ? endOfGenerationIds(tokenizer, vocab) : new int[0];
+        Sampler sampler = new Sampler(options.ignoreEos() ? withoutEndOfGeneration(options.sampler(), tokenizer, vocab)
+                : options.sampler());
+        StopStrings stops = new StopStrings(options.stops());
+        List<TokenLogprobs> probabilities = new ArrayList<>();
         int[] generated = new int[16];
         int count = 0;
         StringBuilder text = new StringBuilder();
@@ -54,9 +63,6 @@ public final class Generator {
                 break;
             }
             int[] history = session.tokens();
-            for (int id : endOfGeneration) {
-                logits[id] = Float.NEGATIVE_INFINITY; // --ignore-eos: as llama.cpp, a logit bias that rules them out
-            }
             int next = sampler.sample(logits, 0, vocab, history, history.length);
             if (tokenizer.isEndOfGeneration(next)) {
                 reason = Generation.StopReason.END_OF_TEXT;
@@ -66,9 +72,16 @@ public final class Generator {
                 generated = Arrays.copyOf(generated, 2 * count);
             }
             generated[count++] = next;
-            String piece = decoder.accept(next);
-            text.append(piece);
-            emit(sink, piece);
+            if (options.topProbabilities() > 0) {
+                probabilities.add(TokenLogprobs.of(logits, 0, vocab, next, options.topProbabilities()));
+            }
+            String shown = stops.accept(decoder.accept(next));
+            text.append(shown);
+            emit(sink, shown);
+            if (stops.stopped()) {
+                reason = Generation.StopReason.STOP_STRING;
+                break;
+            }
             if (session.length() >= session.contextSize()) {
                 reason = Generation.StopReason.CONTEXT_FULL;
                 break;
@@ -79,15 +92,23 @@ public final class Generator {
             }
             logits = session.append(next);
         }
-        String rest = decoder.flush();
-        text.append(rest);
-        emit(sink, rest);
+        if (!stops.stopped()) {
+            String rest = stops.accept(decoder.flush());
+            rest += stops.stopped() ? "" : stops.flush();
+            text.append(rest);
+            emit(sink, rest);
+        }
         long t2 = System.nanoTime();
-        return new Generation(promptIds, Arrays.copyOf(generated, count), text.toString(), reason, t1 - t0, t2 - t1);
+        return new Generation(promptIds, Arrays.copyOf(generated, count), text.toString(), reason, t1 - t0, t2 - t1,
+                probabilities, stops.matched());
     }
 
-    private static int[] endOfGenerationIds(Tokenizer tokenizer, int vocab) {
-        return java.util.stream.IntStream.range(0, vocab).filter(tokenizer::isEndOfGeneration).toArray();
+    /** --ignore-eos, as llama.cpp does it: a logit bias of -inf on every end-of-generation token. */
+    private static SamplerOptions withoutEndOfGeneration(SamplerOptions sampler, Tokenizer tokenizer, int vocab) {
+        List<LogitBias> biases = new ArrayList<>(sampler.logitBias());
+        IntStream.range(0, vocab).filter(tokenizer::isEndOfGeneration)
+                .forEach(id -> biases.add(new LogitBias(id, Float.NEGATIVE_INFINITY)));
+        return sampler.withLogitBias(biases);
     }
 
     private static void emit(Consumer<String> sink, String s) {

@@ -116,6 +116,9 @@ public final class ModelPuller {
         Selection selection = Selection.choose(repo, ref.file(), listing.files());
         PulledModel pulled = switch (selection) {
             case Selection.SingleFile single -> {
+                if (Selection.isGguf(single.name())) {
+                    QuantLabels.checkRunnable(repo, single.name());
+                }
                 Path p = Download.fetch(client, cache, listener, repo, key, urlRevision, single.name());
                 yield new PulledModel(p, List.of(p), key, false);
             }

@@ -238,7 +238,11 @@ public final class Llama {
             for (int i = 0; i < dim; i++) {
                 ss += x[off + i] * x[off + i];
             }
-            float inv = (float) (1.0 / Math.sqrt(ss / dim + config.rmsEps()));
+            // As ggml's rms_norm rounds: the mean to float, then 1.0f / sqrtf(mean + eps) in float. A scale one ulp
+            // off moves activations across 8-bit rounding ties (frequent where they come straight from K-quant
+            // embeddings), and the logits then drift from llama.cpp's.
+            float mean = (float) (ss / dim);
+            float inv = 1.0f / (float) Math.sqrt(mean + config.rmsEps());
             for (int i = 0; i < dim; i++) {
                 out[off + i] = weight[i] * (x[off + i] * inv);
             }

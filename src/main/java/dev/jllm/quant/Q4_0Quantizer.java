@@ -33,16 +33,7 @@ final class Q4_0Quantizer implements Quantizer {
         Quantizer.checkBlocks(GgmlType.Q4_0, src, srcOffset, count, dst, dstOffset);
         long out = dstOffset;
         for (int b = srcOffset; b < srcOffset + count; b += BLOCK, out += BLOCK_BYTES) {
-            float amax = 0f;
-            float max = 0f;
-            for (int j = 0; j < BLOCK; j++) {
-                float v = src[b + j];
-                if (amax < Math.abs(v)) {
-                    amax = Math.abs(v);
-                    max = v;
-                }
-            }
-            float d = max / -8;
+            float d = signedMax(src, b, BLOCK) / -8;
             float id = d != 0f ? 1.0f / d : 0f;
             dst.set(SHORT_LE, out, Halfs.toF16(d));
             for (int j = 0; j < BLOCK / 2; j++) {
@@ -52,6 +43,19 @@ final class Q4_0Quantizer implements Quantizer {
             }
         }
         return out - dstOffset;
+    }
+
+    /** The value of largest magnitude among {@code x[from .. from + n)}, with its sign (the first one on ties). */
+    static float signedMax(float[] x, int from, int n) {
+        float amax = 0f;
+        float max = 0f;
+        for (int j = from; j < from + n; j++) {
+            if (amax < Math.abs(x[j])) {
+                amax = Math.abs(x[j]);
+                max = x[j];
+            }
+        }
+        return max;
     }
 
     /** {@code MIN(15, (int8_t)(x + 8.5f))}: x lies in [-8, 8], so the sum in [0.5, 16.5] truncates to 0..16. */

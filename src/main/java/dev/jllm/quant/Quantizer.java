@@ -8,10 +8,12 @@ import java.util.List;
  * Turns float32 values into the bytes of one GGUF tensor type, bit for bit as ggml's reference code does
  * ({@code quantize_row_*_ref} and its FP16/BF16 conversions), so that files written here match llama.cpp's.
  */
-public sealed interface Quantizer permits FloatQuantizer, Q8_0Quantizer, Q4_0Quantizer {
+public sealed interface Quantizer permits FloatQuantizer, Q8_0Quantizer, Q4_0Quantizer, Q5_0Quantizer, Q4_KQuantizer,
+        Q6_KQuantizer {
 
     /** The types there is a quantizer for. */
-    List<GgmlType> SUPPORTED = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0);
+    List<GgmlType> SUPPORTED = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+            GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K);
 
     GgmlType type();
 
@@ -29,6 +31,9 @@ public sealed interface Quantizer permits FloatQuantizer, Q8_0Quantizer, Q4_0Qua
             case BF16 -> FloatQuantizer.BF16;
             case Q8_0 -> Q8_0Quantizer.INSTANCE;
             case Q4_0 -> Q4_0Quantizer.INSTANCE;
+            case Q5_0 -> Q5_0Quantizer.INSTANCE;
+            case Q4_K -> Q4_KQuantizer.INSTANCE;
+            case Q6_K -> Q6_KQuantizer.INSTANCE;
             default -> throw new IllegalArgumentException("no quantizer for type " + type.name() + " (supported: "
                     + SUPPORTED + ")");
         };

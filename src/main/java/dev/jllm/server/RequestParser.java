@@ -3,7 +3,9 @@ package dev.jllm.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jllm.chat.Conversation;
 import dev.jllm.chat.Message;
+import dev.jllm.sampling.LogitBias;
 import dev.jllm.sampling.SamplerOptions;
+import dev.jllm.sampling.SamplerOrder;
 import dev.jllm.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
@@ -188,6 +190,8 @@ final class RequestParser {
         Double presence = number(body, "presence_penalty", -2, 2);
         Double frequency = number(body, "frequency_penalty", -2, 2);
         Long seed = longValue(body, "seed");
+        List<LogitBias> biases = logitBias(body);
+        SamplerOrder order = samplers(body);
         float p = topP == null ? 0.95f : topP.floatValue();
         return new SamplerOptions(
                 temperature == null ? 0.8f : temperature.floatValue(),
@@ -198,7 +202,71 @@ final class RequestParser {
                 lastN == null ? 64 : lastN,
                 seed != null ? seed : System.nanoTime(),
                 presence == null ? 0f : presence.floatValue(),
-                frequency == null ? 0f : frequency.floatValue());
+                frequency == null ? 0f : frequency.floatValue(),
+                biases, order);
+    }
+
+    /** OpenAI's {@code logit_bias}: {@code {"token id": bias}}, each bias from -100 to 100, added to the logit. */
+    private List<LogitBias> logitBias(JsonNode body) {
+        JsonNode bias = body.get("logit_bias");
+        List<LogitBias> out = new ArrayList<>();
+        if (bias == null || bias.isNull()) {
+            return out;
+        }
+        if (!bias.isObject()) {
+            throw ApiException.invalid("logit_bias", "logit_bias must be an object {\"token id\": bias}");
+        }
+        int vocab = tokenizer.vocabSize();
+        for (var entry : bias.properties()) {
+            int id;
+            try {
+                id = Integer.parseInt(entry.getKey());
+            } catch (NumberFormatException e) {
+                throw ApiException.invalid("logit_bias", "logit_bias keys must be token ids, got '" + entry.getKey()
+                        + "'");
+            }
+            if (id < 0 || id >= vocab) {
+                throw ApiException.invalid("logit_bias", "token id " + id + " in logit_bias is outside the vocabulary"
+                        + " (0.." + (vocab - 1) + ")");
+            }
+            JsonNode v = entry.getValue();
+            if (!v.isNumber() || !(v.asDouble() >= -100 && v.asDouble() <= 100)) {
+                throw ApiException.invalid("logit_bias", "the bias of token " + id + " must be a number from -100 to"
+                        + " 100, got " + v);
+            }
+            out.add(new LogitBias(id, (float) v.asDouble()));
+        }
+        return out;
+    }
+
+    /**
+     * llama-server's {@code samplers}: the chain's samplers in order, as an array of names ({@code --samplers}) or a
+     * string of letters ({@code --sampler-seq}).
+     */
+    private static SamplerOrder samplers(JsonNode body) {
+        JsonNode samplers = body.get("samplers");
+        if (samplers == null || samplers.isNull()) {
+            return SamplerOrder.DEFAULT;
+        }
+        try {
+            if (samplers.isTextual()) {
+                return SamplerOrder.parseLetters(samplers.asText());
+            }
+            if (samplers.isArray()) {
+                List<String> names = new ArrayList<>();
+                for (JsonNode name : samplers) {
+                    if (!name.isTextual()) {
+                        throw ApiException.invalid("samplers", "samplers must be an array of names or a string of"
+                                + " letters");
+                    }
+                    names.add(name.asText());
+                }
+                return SamplerOrder.parse(String.join(";", names));
+            }
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("samplers", e.getMessage().replaceFirst("^--sampler(s|-seq): ", "samplers: "));
+        }
+        throw ApiException.invalid("samplers", "samplers must be an array of names or a string of letters");
     }
 
     private static void rejectUnsupported(JsonNode body) {
@@ -214,10 +282,6 @@ final class RequestParser {
             if (!type.equals("text")) {
                 throw ApiException.invalid("response_format", "only response_format {\"type\": \"text\"} is supported");
             }
-        }
-        JsonNode bias = body.get("logit_bias");
-        if (bias != null && !bias.isNull() && !(bias.isObject() && bias.isEmpty())) {
-            throw ApiException.invalid("logit_bias", "logit_bias is not supported");
         }
     }
 

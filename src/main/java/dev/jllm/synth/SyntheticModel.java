@@ -1,6 +1,7 @@
 package dev.jllm.synth;
 
 import dev.jllm.format.gguf.GgufWriter;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.quant.Quantizer;
 import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
@@ -18,10 +19,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * A LLaMA model with random weights, written as GGUF: every matrix drawn from normal(0, 0.02) and stored in the chosen
- * type (F32, F16, BF16, Q8_0 or Q4_0 for all 2-D tensors, token embedding and output included; a matrix whose rows are
- * not a multiple of the type's block size stays F32), RMSNorm weights 1 (F32), and for Llama 3.1-style shapes the
- * {@code rope_freqs} factors (F32). The metadata is what llama.cpp reads for architecture {@code llama}.
+ * A LLaMA model with random weights, written as GGUF: every matrix drawn from normal(0, 0.02) and stored as the chosen
+ * {@link QuantMix} says (one type for all 2-D tensors, token embedding and output included, or the Q4_K_M mixture;
+ * rows that are not whole blocks fall back as the mix says), RMSNorm weights 1 (F32), and for Llama 3.1-style shapes
+ * the {@code rope_freqs} factors (F32). The metadata is what llama.cpp reads for architecture {@code llama}.
  *
  * <p>Generation is deterministic: the values depend only on the seed, the shape and the tensor's place, not on the
  * type or the number of threads (so an F32 and a Q4_0 file of the same seed hold the same weights, one quantized).
@@ -35,12 +36,23 @@ public final class SyntheticModel {
     private static final int CHUNK_VALUES = 1 << 20;
 
     /** What to generate. */
-    public record Options(ModelShape shape, GgmlType type, Vocabulary vocabulary, long seed, int threads) {
-        public Options {
+    public record Options(ModelShape shape, QuantMix mix, Vocabulary vocabulary, long seed, int threads) {
+
+        /** Every matrix in {@code type}. */
+        public Options(ModelShape shape, GgmlType type, Vocabulary vocabulary, long seed, int threads) {
+            this(shape, uniform(type), vocabulary, seed, threads);
+        }
+
+        private static QuantMix uniform(GgmlType type) {
             if (!Quantizer.SUPPORTED.contains(type)) {
                 throw new IllegalArgumentException("type " + type.name() + " is not supported (expected one of "
                         + Quantizer.SUPPORTED + ")");
             }
+            return new QuantMix.Uniform(type);
+        }
+
+        public Options {
+            java.util.Objects.requireNonNull(mix, "mix");
             if (vocabulary.size() != shape.vocabSize()) {
                 throw new IllegalArgumentException("the vocabulary (" + vocabulary.description() + ") has "
                         + vocabulary.size() + " tokens but the shape needs " + shape.vocabSize());
@@ -56,14 +68,7 @@ public final class SyntheticModel {
 
     /** llama.cpp's {@code general.file_type} (enum llama_ftype) for a file whose matrices are {@code type}. */
     static int fileType(GgmlType type) {
-        return switch (type) {
-            case F32 -> 0;
-            case F16 -> 1;
-            case Q4_0 -> 2;
-            case Q8_0 -> 7;
-            case BF16 -> 32;
-            default -> throw new IllegalArgumentException("no file type for " + type);
-        };
+        return new QuantMix.Uniform(type).fileType();
     }
 
     /** Generates and writes the model to {@code path} (atomically; nothing is left behind on failure). */
@@ -86,8 +91,8 @@ public final class SyntheticModel {
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         w.putString("general.name", "random " + s.name() + " (jllm synth, seed " + options.seed() + ")");
-        w.putUInt32("general.file_type", fileType(options.type()));
-        if (options.type() == GgmlType.Q8_0 || options.type() == GgmlType.Q4_0) {
+        w.putUInt32("general.file_type", options.mix().fileType());
+        if (options.mix().quantized()) {
             w.putUInt32("general.quantization_version", 2);
         }
         w.putUInt32("llama.context_length", s.contextLength());
@@ -129,11 +134,6 @@ public final class SyntheticModel {
         return w;
     }
 
-    /** The type a matrix with rows of {@code rowLength} values is stored in. */
-    static GgmlType matrixType(GgmlType chosen, int rowLength) {
-        return rowLength % chosen.blockSize() == 0 ? chosen : GgmlType.F32;
-    }
-
     /** Declares tensors and generates their data on demand. */
     private static final class Generator {
         private final GgufWriter writer;
@@ -157,7 +157,8 @@ public final class SyntheticModel {
 
         /** A matrix of {@code rows} rows of {@code rowLength} values (ggml shape [rowLength, rows]). */
         void matrix(String name, int rowLength, int rows) {
-            GgmlType type = matrixType(options.type(), rowLength);
+            ModelShape s = options.shape();
+            GgmlType type = options.mix().typeFor(name, new long[] {rowLength, rows}, s.layers(), !s.tiedEmbeddings());
             long index = tensorIndex++;
             writer.addTensor(name, type, new long[] {rowLength, rows}, sink -> generate(sink, index, type, rowLength, rows));
         }

@@ -52,15 +52,66 @@ final class BlockTiles {
     /** Rows per tile for a batch. */
     static final int BATCH_ROWS = 4;
 
+    /** Q4_0 in ggml's repacked order: 16-row decoding, 4 x 32 batch tiles. */
+    static final RowTiles Q4_0 = new RowTiles() {
+        @Override
+        public int rowTile(int batch) {
+            return AVAILABLE ? (batch == 1 ? DECODE_ROWS : BATCH_ROWS) : 0;
+        }
+
+        @Override
+        public java.util.Set<ActivationLayout> layouts(BlockKernel kernel, int rows, int batch) {
+            if (batch == 1) {
+                return java.util.EnumSet.of(ActivationLayout.NIBBLE_PAIRS, ActivationLayout.BLOCK_SUMS);
+            }
+            return withLeftovers(kernel, rows % BATCH_ROWS != 0);
+        }
+
+        @Override
+        public void productRows(BlockKernel kernel, MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+                PreparedActivations x, float[] out) {
+            q4_0Interleaved(kernel, data, cols, rowStart, rowEnd, rows, x, out, scratch());
+        }
+    };
+
+    /** Q8_0 in ggml_vec_dot_q8_0_q8_0's order: rows one at a time for decoding, 4 x 32 batch tiles. */
+    static final RowTiles Q8_0 = new RowTiles() {
+        @Override
+        public int rowTile(int batch) {
+            return AVAILABLE ? 16 : 0;
+        }
+
+        @Override
+        public java.util.Set<ActivationLayout> layouts(BlockKernel kernel, int rows, int batch) {
+            return batch == 1 ? java.util.EnumSet.noneOf(ActivationLayout.class)
+                    : withLeftovers(kernel, rows % Q8_BATCH_ROWS != 0);
+        }
+
+        @Override
+        public void productRows(BlockKernel kernel, MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+                PreparedActivations x, float[] out) {
+            q8_0(kernel, data, cols, rowStart, rowEnd, rows, x, out, scratch());
+        }
+    };
+
+    /** Token groups, plus what the kernel's dot product reads when rows are left over after the last tile. */
+    static java.util.Set<ActivationLayout> withLeftovers(BlockKernel kernel, boolean leftovers) {
+        java.util.Set<ActivationLayout> layouts = java.util.EnumSet.of(ActivationLayout.TOKEN_GROUPS);
+        if (leftovers) {
+            layouts.addAll(kernel.dotLayouts());
+        }
+        return layouts;
+    }
+
     // ---------------------------------------------------------------- Q4_0, repacked (interleaved) order
 
-    private static final int Q4_BLOCK_BYTES = Q4_0Kernel.BLOCK_BYTES;
+    private static final int Q4_BLOCK_BYTES = Q4_0Blocks.BLOCK_BYTES;
 
     /**
-     * Q4_0 rows in the order of {@link Q4_0Kernel#dotInterleavedOrder}: per (row, vector) acc = fma(blockSum,
+     * Q4_0 rows in the order of {@link BlockKernel.SumOrder#BLOCK_SUMS}: per (row, vector) acc = fma(blockSum,
      * d_w * d_x, acc) from the first block to the last.
      */
-    static void q4_0Interleaved(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+    static void q4_0Interleaved(BlockKernel kernel, MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
             PreparedActivations x, float[] out, float[] scratch) {
         if (x.batch() == 1) {
             int r = rowStart;
@@ -69,7 +120,7 @@ final class BlockTiles {
             }
             q4_0InterleavedDecode(data, cols, r, rowEnd, x, out);
         } else {
-            q4_0InterleavedBatch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
+            q4_0InterleavedBatch(kernel, data, cols, rowStart, rowEnd, rows, x, out, scratch);
         }
     }
 
@@ -286,8 +337,8 @@ final class BlockTiles {
         }
     }
 
-    private static void q4_0InterleavedBatch(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
-            PreparedActivations x, float[] out, float[] scratch) {
+    private static void q4_0InterleavedBatch(BlockKernel kernel, MemorySegment data, int cols, int rowStart,
+            int rowEnd, int rows, PreparedActivations x, float[] out, float[] scratch) {
         float[] xt = x.tokenGroups();
         float[] xts = x.tokenGroupScales();
         int groups = x.tokenGroupCount();
@@ -363,30 +414,30 @@ final class BlockTiles {
         }
         for (int r = fullEnd; r < rowEnd; r++) {
             for (int v = 0; v < batch; v++) {
-                out[v * rows + r] = Q4_0Kernel.dotInterleavedOrder(data, (long) r * cols, cols, x, v * cols);
+                out[v * rows + r] = kernel.dotPrepared(data, (long) r * cols, cols, x, v * cols);
             }
         }
     }
 
     // ---------------------------------------------------------------- Q8_0, ggml_vec_dot_q8_0_q8_0's order
 
-    private static final int Q8_BLOCK_BYTES = Q8_0Kernel.BLOCK_BYTES;
+    private static final int Q8_BLOCK_BYTES = Q8_0Blocks.BLOCK_BYTES;
     private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
     private static final VectorSpecies<Short> S32 = ShortVector.SPECIES_512;
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
     private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_128;
 
     /**
-     * Q8_0 rows in the order of {@link Q8_0Kernel#dotPrepared}: per (row, vector) eight accumulators, accumulator k
+     * Q8_0 rows in the order of {@link BlockKernel.SumOrder#GGML_LANES}: per (row, vector) eight accumulators, accumulator k
      * taking fma(sum of elements 4k .. 4k+3 of the block, d_w * d_x, acc_k) block after block, then
      * {@link KernelVectors#sumOfEight}.
      */
-    static void q8_0(MemorySegment data, int cols, int rowStart, int rowEnd, int rows, PreparedActivations x,
-            float[] out, float[] scratch) {
+    static void q8_0(BlockKernel kernel, MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
+            PreparedActivations x, float[] out, float[] scratch) {
         if (x.batch() == 1) {
             q8_0Decode(data, cols, rowStart, rowEnd, x, out);
         } else {
-            q8_0Batch(data, cols, rowStart, rowEnd, rows, x, out, scratch);
+            q8_0Batch(kernel, data, cols, rowStart, rowEnd, rows, x, out, scratch);
         }
     }
 
@@ -437,8 +488,8 @@ final class BlockTiles {
      * floats (exact), element 4k + e of block b of tile row i at {@code (k * blocks + b) * 16 + 4 i + e}, so that one
      * pass over k reads a contiguous stretch; this unpacking serves every group of the batch.
      */
-    private static void q8_0Batch(MemorySegment data, int cols, int rowStart, int rowEnd, int rows,
-            PreparedActivations x, float[] out, float[] scratch) {
+    private static void q8_0Batch(BlockKernel kernel, MemorySegment data, int cols, int rowStart, int rowEnd,
+            int rows, PreparedActivations x, float[] out, float[] scratch) {
         float[] xt = x.tokenGroups();
         float[] xts = x.tokenGroupScales();
         int groups = x.tokenGroupCount();
@@ -542,7 +593,7 @@ final class BlockTiles {
         }
         for (int r = r0; r < rowEnd; r++) {
             for (int v = 0; v < batch; v++) {
-                out[v * rows + r] = Q8_0Kernel.INSTANCE.dotPrepared(data, (long) r * cols, cols, x, v * cols);
+                out[v * rows + r] = kernel.dotPrepared(data, (long) r * cols, cols, x, v * cols);
             }
         }
     }

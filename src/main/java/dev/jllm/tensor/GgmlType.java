@@ -55,6 +55,11 @@ public enum GgmlType implements TensorType {
         this.blockBytes = blockBytes;
     }
 
+    /** The types jllm computes with (those with a {@link #kernel()}), in GGUF id order. */
+    public static java.util.List<GgmlType> runnable() {
+        return java.util.Arrays.stream(values()).filter(t -> t.kernel() != null).toList();
+    }
+
     /** The type with this GGUF id, or null if the id is unknown. */
     public static GgmlType byId(int id) {
         return id >= 0 && id < BY_ID.length ? BY_ID[id] : null;

@@ -1,6 +1,7 @@
 package dev.jllm.tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Set;
 
 /**
  * The operations every tensor type implements over its raw bytes. Element offsets and counts given to a kernel
@@ -22,8 +23,8 @@ public interface Kernel {
      * The kernel for one matrix product: a weight matrix of this type with {@code rows} rows of {@code cols} values
      * times {@code batch} vectors. ggml's CPU backend picks its kernel by shape (a Q4_0 matrix with a multiple of 8
      * rows is repacked eight rows at a time on x86), and each kernel sums in its own order; this returns a kernel
-     * whose {@link #dotPrepared} rounds as the one ggml would use. The default is this kernel. (A choice that depended
-     * on the batch would make batched and token-at-a-time prefill disagree; none does so far.)
+     * whose {@link #dotPrepared} rounds as the one ggml would use. The default is this kernel. A choice that depended
+     * on the batch would make a token's result depend on its batch, so none does.
      */
     default Kernel forProduct(int cols, long rows, int batch) {
         return this;
@@ -34,10 +35,25 @@ public interface Kernel {
         return ActivationFormat.F32;
     }
 
+    /** The {@link ActivationLayout}s {@link #dotPrepared} reads (besides the values, scales and sums). */
+    default Set<ActivationLayout> dotLayouts() {
+        return Set.of();
+    }
+
+    /**
+     * The {@link ActivationLayout}s {@link #productRows} reads for a product of {@code rows} rows by {@code batch}
+     * vectors (including those of {@link #dotPrepared} where it falls back to it). Only used when
+     * {@link #rowTile} is not 0.
+     */
+    default Set<ActivationLayout> productLayouts(int rows, int batch) {
+        return dotLayouts();
+    }
+
     /**
      * The dot product of {@code count} values starting at element {@code first} with the prepared activation values
      * {@code xOffset .. xOffset + count} (vector b of the batch starts at {@code b * x.rowLength()}). {@code x} must
-     * have been prepared in {@link #activationFormat()}. The default serves the float formats.
+     * have been prepared in {@link #activationFormat()} with {@link #dotLayouts()}. The default serves the float
+     * formats.
      */
     default float dotPrepared(MemorySegment data, long first, int count, PreparedActivations x, int xOffset) {
         if (x.format() != activationFormat()) {

@@ -3,7 +3,6 @@ package dev.jllm.tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -15,9 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  * The vector species and little-endian layouts the block kernels share, chosen once at start-up.
  *
  * <p>{@link #FLOATS} is the widest float shape the CPU prefers, capped at 512 bits (a ggml block of 32 values is
- * then one or two vectors). {@link #BYTES} is the byte shape whose lanes widen to one float vector
- * ({@link #BYTE_PARTS} float vectors when the float vector has fewer than 8 lanes); {@link #SHORTS} and
- * {@link #INTS} have exactly as many lanes as {@link #FLOATS}.
+ * then one or two vectors); {@link #SHORTS} and {@link #INTS} have exactly as many lanes as {@link #FLOATS}.
  */
 final class KernelVectors {
 
@@ -42,13 +39,6 @@ final class KernelVectors {
     static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, FLOATS.vectorShape());
     static final VectorSpecies<Short> SHORTS =
             VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
-    static final VectorSpecies<Byte> BYTES =
-            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, FLOATS.vectorBitSize() / 4)));
-    static final int BYTE_LANES = BYTES.length();
-    static final int BYTE_PARTS = BYTE_LANES / FLOAT_LANES;
-
-    /** Lane indices 0, 1, 2, ... of an int vector, for per-lane bit extraction. */
-    static final IntVector LANE_INDEX = IntVector.zero(INTS).addIndex(1);
 
     static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -71,11 +61,6 @@ final class KernelVectors {
     /** The IEEE half-precision value at {@code offset}. */
     static float f16(MemorySegment data, long offset) {
         return Float.float16ToFloat(data.get(SHORT_LE, offset));
-    }
-
-    /** Part {@code part} (of {@link #BYTE_PARTS}) of a byte vector, widened to floats as signed values. */
-    static FloatVector bytesToFloats(ByteVector bytes, int part) {
-        return (FloatVector) bytes.convertShape(VectorOperators.B2F, FLOATS, part);
     }
 
     /** {@link #FLOAT_LANES} little-endian 16-bit values at {@code offset}, sign-extended to ints. */
@@ -104,41 +89,12 @@ final class KernelVectors {
         return bf16.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    /**
-     * Float lanes of part {@code part} of the nibbles {@code low4} with their fifth bit taken from {@code highBits}
-     * (bit i for lane i), minus {@code bias}: the values of a Q5 block as floats.
-     */
-    static FloatVector fiveBitValues(ByteVector low4, int part, int highBits, int bias) {
-        IntVector low = (IntVector) low4.convertShape(VectorOperators.B2I, INTS, part);
-        IntVector high = IntVector.broadcast(INTS, highBits).lanewise(VectorOperators.LSHR, LANE_INDEX)
-                .lanewise(VectorOperators.LSHL, 4).and(16);
-        return (FloatVector) low.or(high).sub(bias).convert(VectorOperators.I2F, 0);
-    }
-
-    /**
-     * The 4-lane int and float shapes of the block dot products over prepared activations. ggml's x86 kernels
-     * ({@code ggml_vec_dot_q8_0_q8_0} and friends, and llamafile's tinyBLAS) multiply a block of 32 in eight int32
-     * lanes, lane k summing elements 4k .. 4k+3, and fold each lane into its own float accumulator with an FMA by
-     * d_w * d_x; the sum of the eight accumulators comes last. Doing the same, in two halves of four lanes, gives their
-     * float results bit for bit.
-     */
-    static final VectorSpecies<Integer> LANES4 = IntVector.SPECIES_128;
+    /** The 4-lane float shape of the dot products' two halves of eight lane accumulators. */
     static final VectorSpecies<Float> FLOATS4 = FloatVector.SPECIES_128;
 
     /** ggml's {@code hsum_float_8} of eight accumulators: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). */
     static float sumOfEight(float[] a) {
         return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-    }
-
-    /** Checks that prepared activations are in {@code expected} and that {@code xOffset} starts a block of 32. */
-    static void checkPrepared(PreparedActivations x, ActivationFormat expected, int xOffset) {
-        if (x.format() != expected) {
-            throw new IllegalArgumentException("activations prepared as " + x.format() + ", expected " + expected);
-        }
-        if (xOffset % ActivationFormat.BLOCK != 0) {
-            throw new IllegalArgumentException("activation offset " + xOffset + " does not start a block of "
-                    + ActivationFormat.BLOCK);
-        }
     }
 
     static void checkBlocks(long first, int count, int blockSize) {

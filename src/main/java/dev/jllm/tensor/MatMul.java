@@ -2,7 +2,8 @@ package dev.jllm.tensor;
 
 /**
  * Matrix times a batch of vectors, split over output rows across the thread pool. The activations are first
- * converted once to the weight type's {@link ActivationFormat} (as ggml does), so the products round as llama.cpp's.
+ * converted once to the weight type's {@link ActivationFormat} (as ggml does), so the products round as llama.cpp's,
+ * with only the {@link ActivationLayout}s the chosen kernel path reads.
  */
 public final class MatMul {
 
@@ -30,10 +31,11 @@ public final class MatMul {
         int cols = w.rowLength();
         int rows = Math.toIntExact(w.rowCount());
         Kernel kernel = w.kernel().forProduct(cols, rows, batch);
-        prepared.prepare(kernel.activationFormat(), x, cols, batch);
         var data = w.data();
         // Tiles read rows in storage order; a tensor viewed with another row order (Hugging Face Q/K) goes row by row.
         int tile = w.rowOrder() == null ? kernel.rowTile(batch) : 0;
+        prepared.prepare(kernel.activationFormat(), tile > 0 ? kernel.productLayouts(rows, batch) : kernel.dotLayouts(),
+                x, cols, batch);
         if (tile > 0) {
             int tiles = (rows + tile - 1) / tile;
             Parallel.forRange(tiles, (long) tile * cols * batch, (start, end) -> kernel.productRows(data, cols, start * tile,

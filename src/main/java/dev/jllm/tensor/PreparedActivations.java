@@ -6,7 +6,8 @@ import java.util.Objects;
  * A batch of activation vectors converted once to the {@link ActivationFormat} a kernel multiplies with, as ggml
  * converts {@code src1} to the weight type's {@code vec_dot_type} before a matrix product. The buffers grow and are
  * reused: one instance serves every matrix product of a thread, so it must not be shared between threads that
- * prepare at the same time (worker threads only read it while a product runs).
+ * prepare at the same time (worker threads only read it while a product runs). Besides the quantized values,
+ * scales and sums, it builds only the {@link ActivationLayout}s it is asked for; reading another one throws.
  *
  * <p>The rounding follows ggml's x86 (AVX2) CPU build, which produced the golden logits:
  * <ul>
@@ -16,6 +17,10 @@ import java.util.Objects;
  * {@code cvtps2dq} does) and saturated to int8 ({@code packs}). d is stored as fp16, so the dot product uses the
  * fp16-rounded d. For Q8_1, s = fp16(d * sum(q)) with the unrounded float d and the int32 sum of the quantized
  * values.</li>
+ * <li>Q8_K ({@code quantize_row_q8_K_ref}, which ggml's x86 build uses): per block of 256, max = the value of
+ * largest magnitude (the first on ties), iscale = -127 / max, q = min(127, nearest_int(iscale * x)) with the product
+ * rounded to float first (ggml-base is compiled without FMA contraction), d = 1 / iscale as a float (so d may be
+ * negative), and the int sums of each 16 values; an all-zero block gets d = 0.</li>
  * <li>F16: {@code Float.floatToFloat16} (round to nearest even, as F16C's {@code vcvtps2ph}).</li>
  * <li>BF16: ggml's {@code GGML_FP32_TO_BF16}: round to nearest even on the bit pattern, NaN made quiet.</li>
  * </ul>
@@ -23,30 +28,47 @@ import java.util.Objects;
 public final class PreparedActivations {
 
     private static final int BLOCK = ActivationFormat.BLOCK;
+    /** Values per sum of {@link ActivationFormat#Q8_K}'s {@link #groupSums()}. */
+    static final int Q8K_GROUP = 16;
 
     private ActivationFormat format = ActivationFormat.F32;
     private int rowLength;
     private int batch;
+    /** Bits of the {@link ActivationLayout}s built by the last {@link #prepare}. */
+    private int layouts;
     /** F32: the caller's array itself (not copied); F16 and BF16: {@link #rounded}. */
     private float[] floats = new float[0];
     private float[] rounded = new float[0];
     private byte[] quants = new byte[0];
-    private int[] lanes = new int[0];
     private float[] scales = new float[0];
     private float[] sums = new float[0];
+    private int[] groupSums = new int[0];
     private float[] blockSums = new float[0];
+    private short[] shorts = new short[0];
     private float[] tokenGroups = new float[0];
     private float[] tokenGroupScales = new float[0];
+    private float[] tokenGroupSums = new float[0];
     private int tokenGroupCount;
     private short[] nibblePairs = new short[0];
     private boolean nibblePairsUsable;
 
     /**
-     * Converts {@code x[0 .. batch * rowLength)} (batch vectors of rowLength values, one after another) to
-     * {@code format}. For {@link ActivationFormat#F32} nothing is copied: the prepared activations read {@code x}, which
-     * must then stay unchanged while they are used. Quantized formats need rowLength to be a multiple of 32.
+     * As {@link #prepare(ActivationFormat, java.util.Set, float[], int, int)} with every layout that applies to the
+     * format, row length and batch (for tests and callers that do not know their kernel).
      */
     public PreparedActivations prepare(ActivationFormat format, float[] x, int rowLength, int batch) {
+        return prepare(format, java.util.EnumSet.allOf(ActivationLayout.class), x, rowLength, batch);
+    }
+
+    /**
+     * Converts {@code x[0 .. batch * rowLength)} (batch vectors of rowLength values, one after another) to
+     * {@code format} and builds those of {@code wanted} that apply (see {@link ActivationLayout}: BLOCK_SUMS for Q8_0 / Q8_1, NIBBLE_PAIRS for Q8_0 with one vector and a row length that is a multiple of 64,
+     * TOKEN_GROUPS for two vectors or more). For {@link ActivationFormat#F32} nothing is copied: the prepared
+     * activations read {@code x}, which must then stay unchanged while they are used. Quantized formats need rowLength
+     * to be a multiple of their block size.
+     */
+    public PreparedActivations prepare(ActivationFormat format, java.util.Set<ActivationLayout> wanted, float[] x,
+            int rowLength, int batch) {
         Objects.requireNonNull(format, "format");
         int n = Math.multiplyExact(rowLength, batch);
         if (rowLength < 0 || batch < 0 || n > x.length) {
@@ -56,6 +78,7 @@ public final class PreparedActivations {
         this.format = format;
         this.rowLength = rowLength;
         this.batch = batch;
+        this.layouts = 0;
         switch (format) {
             case F32 -> floats = x;
             case F16 -> {
@@ -70,37 +93,64 @@ public final class PreparedActivations {
                     floats[i] = roundToBfloat16(x[i]);
                 }
             }
-            case Q8_0, Q8_1 -> {
-                if (rowLength % BLOCK != 0) {
-                    throw new IllegalArgumentException("row length " + rowLength + " is not a multiple of " + BLOCK
-                            + ", needed for " + format + " activations");
-                }
-                quants = grow(quants, n);
-                lanes = grow(lanes, n);
-                scales = grow(scales, n / BLOCK);
-                boolean withSums = format == ActivationFormat.Q8_1;
-                if (withSums) {
-                    sums = grow(sums, n / BLOCK);
-                }
-                quantizeQ8(x, 0, n, quants, scales, withSums ? sums : null);
-                toLanes(quants, lanes, n);
-                blockSums = grow(blockSums, n / BLOCK);
-                blockSums(quants, n, blockSums);
-                tokenGroupCount = 0;
-                nibblePairsUsable = false;
-                if (batch == 1 && rowLength % (2 * BLOCK) == 0) {
-                    nibblePairs = grow(nibblePairs, rowLength / (2 * BLOCK) * NIBBLE_PAIR_SHORTS);
-                    nibblePairsUsable = toNibblePairs(quants, blockSums, rowLength, nibblePairs);
-                }
-                if (batch > 1) {
-                    tokenGroupCount = (batch + 2 * GROUP - 1) / (2 * GROUP) * 2;
-                    tokenGroups = grow(tokenGroups, tokenGroupCount * GROUP * rowLength);
-                    tokenGroupScales = grow(tokenGroupScales, tokenGroupCount * GROUP * (rowLength / BLOCK));
-                    toTokenGroups(quants, scales, rowLength, batch, tokenGroupCount, tokenGroups, tokenGroupScales);
-                }
-            }
+            case Q8_0, Q8_1, Q8_K -> prepareQuantized(wanted, x, n);
         }
         return this;
+    }
+
+    private void prepareQuantized(java.util.Set<ActivationLayout> wanted, float[] x, int n) {
+        int block = format.blockSize();
+        if (rowLength % block != 0) {
+            throw new IllegalArgumentException("row length " + rowLength + " is not a multiple of " + block
+                    + ", needed for " + format + " activations");
+        }
+        quants = grow(quants, n);
+        scales = grow(scales, n / block);
+        if (format == ActivationFormat.Q8_K) {
+            groupSums = grow(groupSums, n / Q8K_GROUP);
+            quantizeQ8K(x, 0, n, quants, scales, groupSums);
+        } else {
+            boolean withSums = format == ActivationFormat.Q8_1;
+            if (withSums) {
+                sums = grow(sums, n / BLOCK);
+            }
+            quantizeQ8(x, 0, n, quants, scales, withSums ? sums : null);
+            boolean pairs = format == ActivationFormat.Q8_0 && batch == 1 && rowLength % (2 * BLOCK) == 0
+                    && wanted.contains(ActivationLayout.NIBBLE_PAIRS);
+            if (wanted.contains(ActivationLayout.BLOCK_SUMS) || pairs) {
+                blockSums = grow(blockSums, n / BLOCK);
+                blockSums(quants, n, blockSums);
+                layouts |= ActivationLayout.BLOCK_SUMS.bit();
+            }
+            nibblePairsUsable = false;
+            if (pairs) {
+                nibblePairs = grow(nibblePairs, rowLength / (2 * BLOCK) * NIBBLE_PAIR_SHORTS);
+                nibblePairsUsable = toNibblePairs(quants, blockSums, rowLength, nibblePairs);
+                layouts |= ActivationLayout.NIBBLE_PAIRS.bit();
+            }
+        }
+        if (wanted.contains(ActivationLayout.SHORTS)) {
+            shorts = grow(shorts, n);
+            for (int i = 0; i < n; i++) {
+                shorts[i] = quants[i];
+            }
+            layouts |= ActivationLayout.SHORTS.bit();
+        }
+        tokenGroupCount = 0;
+        if (batch > 1 && wanted.contains(ActivationLayout.TOKEN_GROUPS)) {
+            tokenGroupCount = (batch + 2 * GROUP - 1) / (2 * GROUP) * 2;
+            tokenGroups = grow(tokenGroups, tokenGroupCount * GROUP * rowLength);
+            tokenGroupScales = grow(tokenGroupScales, tokenGroupCount * GROUP * (rowLength / block));
+            toTokenGroups(quants, scales, rowLength, block, batch, tokenGroupCount, tokenGroups, tokenGroupScales);
+            if (format == ActivationFormat.Q8_K) {
+                tokenGroupSums = grow(tokenGroupSums, tokenGroupCount * GROUP * (rowLength / Q8K_GROUP));
+                toTokenGroupSums(groupSums, null, rowLength / Q8K_GROUP, batch, tokenGroupCount, tokenGroupSums);
+            } else if (format == ActivationFormat.Q8_1) {
+                tokenGroupSums = grow(tokenGroupSums, tokenGroupCount * GROUP * (rowLength / BLOCK));
+                toTokenGroupSums(null, sums, rowLength / BLOCK, batch, tokenGroupCount, tokenGroupSums);
+            }
+            layouts |= ActivationLayout.TOKEN_GROUPS.bit();
+        }
     }
 
     public ActivationFormat format() {
@@ -115,26 +165,32 @@ public final class PreparedActivations {
         return batch;
     }
 
+    /** True when the last {@link #prepare} built {@code layout}. */
+    public boolean has(ActivationLayout layout) {
+        return (layouts & layout.bit()) != 0;
+    }
+
+    private void require(ActivationLayout layout) {
+        if ((layouts & layout.bit()) == 0) {
+            throw new IllegalStateException("activation layout " + layout + " was not prepared (" + format
+                    + ", batch " + batch + ")");
+        }
+    }
+
     /** F32, F16, BF16: the (rounded) values, vector b at {@code b * rowLength}. */
     float[] floats() {
         return floats;
     }
 
-    /** Q8_0, Q8_1: the int8 values, vector b at {@code b * rowLength}. */
+    /** Quantized formats: the int8 values, vector b at {@code b * rowLength}. */
     byte[] quants() {
         return quants;
     }
 
     /**
-     * Q8_0, Q8_1: the int8 values again, as ints in the order ggml's x86 dot products sum them: ggml multiplies a block
-     * of 32 in eight int32 lanes, lane k holding elements 4k .. 4k+3. Here element 4k + t of block b is at
-     * {@code b * 32 + t * 8 + k}, so that the four values a lane adds are four vectors of eight lanes.
+     * The scale d of each block (block of element e: e / {@link ActivationFormat#blockSize()}): fp16-rounded for
+     * Q8_0 and Q8_1, a float for Q8_K.
      */
-    int[] lanes() {
-        return lanes;
-    }
-
-    /** Q8_0, Q8_1: the fp16-rounded scale d of each block of 32 (block of element e: e / 32). */
     float[] scales() {
         return scales;
     }
@@ -144,31 +200,58 @@ public final class PreparedActivations {
         return sums;
     }
 
+    /** Q8_K: the sum of each 16 int8 values (of element e: e / 16), exact. */
+    int[] groupSums() {
+        return groupSums;
+    }
+
     /** Q8_0, Q8_1: the sum of the int8 values of each block of 32, as a float (exact). */
     float[] blockSums() {
+        require(ActivationLayout.BLOCK_SUMS);
         return blockSums;
     }
 
+    /** Quantized formats: the int8 values as shorts, vector b at {@code b * rowLength}. */
+    short[] shorts() {
+        require(ActivationLayout.SHORTS);
+        return shorts;
+    }
+
     /**
-     * Q8_0, Q8_1 with a batch of two or more: the number of groups of {@link #GROUP} vectors in
-     * {@link #tokenGroups()}, even (the last groups are padded with zero vectors); 0 for a batch of one.
+     * Two vectors or more with {@link ActivationLayout#TOKEN_GROUPS}: the number of groups of {@link #GROUP} vectors
+     * in {@link #tokenGroups()}, even (the last groups are padded with zero vectors).
      */
     int tokenGroupCount() {
+        require(ActivationLayout.TOKEN_GROUPS);
         return tokenGroupCount;
     }
 
     /**
-     * Q8_0, Q8_1 with a batch of two or more: the int8 values as floats, transposed so that the vectors of a group of
-     * {@link #GROUP} are the lanes: value j of block k of vector {@code g * GROUP + t} is at
-     * {@code ((g * blocks + k) * 32 + j) * GROUP + t}, where blocks = rowLength / 32. Padding vectors are zero.
+     * The int8 values as floats, transposed so that the vectors of a group of {@link #GROUP} are the lanes: value e of
+     * vector {@code g * GROUP + t} is at {@code (g * rowLength + e) * GROUP + t}. Padding vectors are zero.
      */
     float[] tokenGroups() {
+        require(ActivationLayout.TOKEN_GROUPS);
         return tokenGroups;
     }
 
-    /** The scales in the layout of {@link #tokenGroups()}: scale of block k of vector g * GROUP + t at {@code (g * blocks + k) * GROUP + t}. */
+    /**
+     * The scales in the layout of {@link #tokenGroups()}: scale of block k of vector g * GROUP + t at
+     * {@code (g * blocks + k) * GROUP + t}, blocks = rowLength / the format's block size.
+     */
     float[] tokenGroupScales() {
+        require(ActivationLayout.TOKEN_GROUPS);
         return tokenGroupScales;
+    }
+
+    /**
+     * Q8_K: {@link #groupSums()} in the layout of {@link #tokenGroups()}, as floats (exact): sum c of vector
+     * g * GROUP + t at {@code (g * rowLength / 16 + c) * GROUP + t}. Q8_1: {@link #sums()} likewise, one per block of
+     * 32 ({@code rowLength / 32} per vector).
+     */
+    float[] tokenGroupSums() {
+        require(ActivationLayout.TOKEN_GROUPS);
+        return tokenGroupSums;
     }
 
     /** Shorts per pair of blocks in {@link #nibblePairs()}. */
@@ -182,6 +265,7 @@ public final class PreparedActivations {
      * sum of block 2p + h's values, as a short (modulo 2^16). Only valid when {@link #nibblePairsUsable()}.
      */
     short[] nibblePairs() {
+        require(ActivationLayout.NIBBLE_PAIRS);
         return nibblePairs;
     }
 
@@ -190,7 +274,7 @@ public final class PreparedActivations {
      * sum((q - 8) x) lies within [-32512, 32512] and can be computed modulo 2^16.
      */
     boolean nibblePairsUsable() {
-        return nibblePairsUsable;
+        return has(ActivationLayout.NIBBLE_PAIRS) && nibblePairsUsable;
     }
 
     private static boolean toNibblePairs(byte[] q, float[] blockSums, int n, short[] out) {
@@ -225,21 +309,34 @@ public final class PreparedActivations {
         }
     }
 
-    private static void toTokenGroups(byte[] q, float[] scales, int rowLength, int batch, int groups, float[] out,
-            float[] outScales) {
-        int blocks = rowLength / BLOCK;
+    private static void toTokenGroups(byte[] q, float[] scales, int rowLength, int block, int batch, int groups,
+            float[] out, float[] outScales) {
+        int blocks = rowLength / block;
         java.util.Arrays.fill(out, 0, groups * GROUP * rowLength, 0f);
         java.util.Arrays.fill(outScales, 0, groups * GROUP * blocks, 0f);
         for (int v = 0; v < batch; v++) {
             int g = v / GROUP;
             int t = v % GROUP;
+            int base = g * rowLength * GROUP + t;
+            int from = v * rowLength;
+            for (int e = 0; e < rowLength; e++) {
+                out[base + e * GROUP] = q[from + e];
+            }
             for (int k = 0; k < blocks; k++) {
-                int base = (g * blocks + k) * BLOCK * GROUP + t;
-                int from = v * rowLength + k * BLOCK;
-                for (int j = 0; j < BLOCK; j++) {
-                    out[base + j * GROUP] = q[from + j];
-                }
                 outScales[(g * blocks + k) * GROUP + t] = scales[v * blocks + k];
+            }
+        }
+    }
+
+    /** The int sums (Q8_K) or the float sums (Q8_1), {@code chunks} per vector, in the layout of {@link #tokenGroupSums()}. */
+    private static void toTokenGroupSums(int[] intSums, float[] floatSums, int chunks, int batch, int groups,
+            float[] out) {
+        java.util.Arrays.fill(out, 0, groups * GROUP * chunks, 0f);
+        for (int v = 0; v < batch; v++) {
+            int g = v / GROUP;
+            int t = v % GROUP;
+            for (int c = 0; c < chunks; c++) {
+                out[(g * chunks + c) * GROUP + t] = intSums != null ? intSums[v * chunks + c] : floatSums[v * chunks + c];
             }
         }
     }
@@ -271,15 +368,49 @@ public final class PreparedActivations {
         }
     }
 
-    /** Copies {@code q[0 .. n)} into {@code lanes} in the layout of {@link #lanes()}. */
-    static void toLanes(byte[] q, int[] lanes, int n) {
-        for (int block = 0; block < n; block += BLOCK) {
-            for (int k = 0; k < 8; k++) {
-                for (int t = 0; t < 4; t++) {
-                    lanes[block + t * 8 + k] = q[block + 4 * k + t];
+    /**
+     * ggml's {@code quantize_row_q8_K_ref} of {@code x[offset .. offset + count)} into {@code q[offset ..]},
+     * {@code scales[offset / 256 ..]} and {@code groupSums[offset / 16 ..]}. offset and count are multiples of 256.
+     */
+    static void quantizeQ8K(float[] x, int offset, int count, byte[] q, float[] scales, int[] groupSums) {
+        int block = ActivationFormat.Q8_K.blockSize();
+        for (int start = offset; start < offset + count; start += block) {
+            float max = 0f;
+            float amax = 0f;
+            for (int i = start; i < start + block; i++) {
+                float ax = Math.abs(x[i]);
+                if (ax > amax) {
+                    amax = ax;
+                    max = x[i];
                 }
             }
+            if (amax == 0f) {
+                java.util.Arrays.fill(q, start, start + block, (byte) 0);
+                java.util.Arrays.fill(groupSums, start / Q8K_GROUP, (start + block) / Q8K_GROUP, 0);
+                scales[start / block] = 0f;
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int i = start; i < start + block; i++) {
+                q[i] = (byte) Math.min(127, nearestInt(iscale * x[i]));
+            }
+            for (int g = start; g < start + block; g += Q8K_GROUP) {
+                int sum = 0;
+                for (int i = g; i < g + Q8K_GROUP; i++) {
+                    sum += q[i];
+                }
+                groupSums[g / Q8K_GROUP] = sum;
+            }
+            scales[start / block] = 1f / iscale;
         }
+    }
+
+    /**
+     * ggml's {@code nearest_int}: adds 1.5 * 2^23 so that the float addition rounds to an integer (to nearest even) and
+     * reads it from the mantissa; for |v| below 2^22 that is {@code Math.rint(v)}, and like ggml it gives 0 for NaN.
+     */
+    static int nearestInt(float v) {
+        return (Float.floatToRawIntBits(v + 12582912f) & 0x007FFFFF) - 0x00400000;
     }
 
     /**

@@ -135,6 +135,10 @@ class CommandLineHabitsTest {
         CliTest.Result chat = run("Once upon a time\n", false, "chat", "--chat-template", "llama2", "--temp", "0", "-n", "4");
         assertEquals(0, chat.code(), chat.err());
         assertTrue(chat.err().startsWith(notice), chat.err());
+        // The demo model has no chat template of its own: chat (and serve) use llama2's without being told.
+        CliTest.Result plain = run("Once upon a time\n", false, "chat", "--temp", "0", "-n", "4");
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals(chat.out(), plain.out());
     }
 
     // ---- item 6: --seed -1 and no --seed are fresh random seeds, printed ----

@@ -118,6 +118,21 @@ class ConvertCommandTest {
         assertEquals(List.of(againF32, again, back, hf, gguf), listing(dir));
     }
 
+    /** --type q4_k_m writes llama-quantize's mixture (its bytes are checked in ConvertRoundTripTest) and it runs. */
+    @Test
+    void q4_k_mFromF16() throws IOException {
+        Path out = dir.resolve("m.gguf");
+        CliTest.Result r = CliTest.run("convert", SharedData.model("synth256/synth256-f16.gguf").toString(), "-o",
+                out.toString(), "--to", "gguf", "--type", "q4_k_m");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("wrote " + out + ": gguf q4_k_m from "), r.out());
+        CliTest.Result inspect = CliTest.run("inspect", out.toString());
+        assertEquals(0, inspect.code(), inspect.err());
+        assertTrue(inspect.out().contains("output.weight             Q6_K"), inspect.out());
+        assertTrue(inspect.out().contains("blk.0.attn_q.weight       Q4_K"), inspect.out());
+        assertEquals(List.of(out), listing(dir));
+    }
+
     private static void assertOneLineError(CliTest.Result r, String expected) {
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().startsWith("jllm: ") && r.err().contains(expected), r.err());
@@ -135,6 +150,10 @@ class ConvertCommandTest {
                 "--type", "q8_0"), "safetensors holds f32, f16 or bf16");
         assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x").toString(), "--to", "onnx"),
                 "unknown --to 'onnx'");
+        assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x").toString(), "--to", "hf",
+                "--type", "q4_k_m"), "a mixture of block types is for GGUF only");
+        assertOneLineError(CliTest.run("convert", llama3, "-o", dir.resolve("x.gguf").toString(), "--to", "gguf",
+                "--type", "q3_k"), "unknown --type 'q3_k' (expected f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m)");
         assertEquals(List.of(), listing(dir));
 
         // a Hugging Face directory whose shard lies about its offsets

@@ -112,6 +112,36 @@ class SynthCommandTest {
         }
     }
 
+    /** --type q4_k, q6_k and q4_k_m on a 256-wide custom shape: the file runs, close to the F32 file's logits. */
+    @Test
+    void kQuantTypesRun() {
+        float[] reference = null;
+        for (String type : new String[] {"f32", "q6_k", "q4_k", "q4_k_m"}) {
+            Path out = dir.resolve(type + ".gguf");
+            CliTest.Result r = run("synth", "--type", type, "-o", out.toString(), "--dim", "256", "--layers", "2",
+                    "--heads", "4", "--hidden", "512", "--vocab-size", "320", "--ctx", "64", "--seed", "7");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().startsWith("wrote " + out + ": custom, " + type + ","), r.out());
+            try (Model model = Model.load(out, null)) {
+                if (!type.equals("f32")) {
+                    assertEquals(type.equals("q6_k") ? GgmlType.Q6_K : GgmlType.Q4_K,
+                            model.file().tensor("blk.0.attn_q.weight").type());
+                    assertEquals(type.equals("q4_k") ? GgmlType.Q4_K : GgmlType.Q6_K,
+                            model.file().tensor("output.weight").type());
+                }
+                float[] logits = model.newSession().append(model.tokenizer().encode("once upon a time", true, false));
+                if (reference == null) {
+                    reference = logits;
+                } else {
+                    double cosine = cosine(reference, logits);
+                    // measured with seed 7: q6_k 0.9986, q4_k 0.9836, q4_k_m 0.9893
+                    double floor = type.equals("q6_k") ? 0.995 : 0.97;
+                    assertTrue(cosine > floor, type + ": cosine to F32's logits " + cosine);
+                }
+            }
+        }
+    }
+
     private static double cosine(float[] a, float[] b) {
         double dot = 0, na = 0, nb = 0;
         for (int i = 0; i < a.length; i++) {
@@ -205,7 +235,7 @@ class SynthCommandTest {
         assertFailsCleanly(new String[] {"synth", "--shape", "llama-9", "--type", "q8_0", "-o", out},
                 "unknown --shape 'llama-9'", "tinyllama-1.1b");
         assertFailsCleanly(new String[] {"synth", "--shape", "stories15M", "--type", "q5_k", "-o", out},
-                "unknown --type 'q5_k'", "q4_0");
+                "unknown --type 'q5_k'", "q4_k_m");
         assertFailsCleanly(new String[] {"synth", "--shape", "llama-3-8b", "--type", "q4_0", "--vocab", spm, "-o", out},
                 "has 32000 tokens", "128256");
         assertFailsCleanly(new String[] {"synth", "--type", "f16", "-o", out, "--dim", "64"},

@@ -13,6 +13,7 @@ import dev.jllm.engine.SessionOptions;
 import dev.jllm.format.ModelFormatException;
 import dev.jllm.format.ModelLoaders;
 import dev.jllm.format.ModelFile;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.tensor.GgmlType;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,7 +35,7 @@ class ConvertRoundTripTest {
 
     static final String[] MODELS = {"stories260K.bin", "stories260K-f32.gguf", "stories260K-q8_0-mixed.gguf",
         "stories260K-q4_0-mixed.gguf", "synth256/synth256-f16.gguf", "synth256/synth256-q4_1.gguf",
-        "llama3-tiny-q8_0.gguf"};
+        "synth256/synth256-q4_k_m-mixed.gguf", "synth256/synth256-q3_k_m.gguf", "llama3-tiny-q8_0.gguf"};
 
     static final int[] PROMPT = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421};
     static final int GENERATED = 8;
@@ -93,6 +94,10 @@ class ConvertRoundTripTest {
         return best;
     }
 
+    static QuantMix mix(GgmlType type) {
+        return type == null ? null : new QuantMix.Uniform(type);
+    }
+
     /** max |a - b| over max |a|. */
     static double relativeError(float[] a, float[] b) {
         double maxDiff = 0;
@@ -113,7 +118,7 @@ class ConvertRoundTripTest {
             String reason = cannotExpress(file, target);
             if (reason != null) {
                 ModelFormatException e = assertThrows(ModelFormatException.class,
-                        () -> ModelConverter.convert(file, out, target, type, null));
+                        () -> ModelConverter.convertWithMix(file, out, target, mix(type), null));
                 assertTrue(e.getMessage().contains(reason), e.getMessage());
                 assertFalse(e.getMessage().contains("\n"));
                 try (Stream<Path> left = Files.list(dir)) {
@@ -122,7 +127,7 @@ class ConvertRoundTripTest {
                 return;
             }
             lossless = lossless(file, target, type);
-            ModelConverter.convert(file, out, target, type, null);
+            ModelConverter.convertWithMix(file, out, target, mix(type), null);
         }
         try (Stream<Path> left = Files.list(dir)) {
             assertEquals(List.of(out), left.toList(), "only the output, no temporary files");
@@ -193,6 +198,52 @@ class ConvertRoundTripTest {
                     "She liked to play outside with her dog Max!", "  odd   spacing\nand lines", "ünïcödé 123")) {
                 assertArrayEquals(a.encode(text, true, false), b.encode(text, true, false), text);
             }
+        }
+    }
+
+    /**
+     * GGUF with --type q4_k, q6_k and q4_k_m from synth256-f16.gguf is what llama-quantize wrote from the same file
+     * (--pure q4_k, --pure q6_k, and its default Q4_K_M mixture): the same tensors in the same types, byte for byte,
+     * and the same file type; the converted file then runs and gives the reference file's logits exactly.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"q4_k, synth256-q4_k_m.gguf", "q6_k, synth256-q6_k.gguf",
+        "q4_k_m, synth256-q4_k_m-mixed.gguf"})
+    void kQuantsAreWhatLlamaQuantizeWrites(String type, String reference, @TempDir Path dir) throws IOException {
+        Path out = dir.resolve(type + ".gguf");
+        try (ModelFile file = ModelLoaders.open(source("synth256/synth256-f16.gguf"))) {
+            ModelConverter.convertWithMix(file, out, ModelConverter.Target.GGUF, QuantMix.parse(type), null);
+        }
+        try (var ours = dev.jllm.format.gguf.GgufReader.read(out);
+                var theirs = dev.jllm.format.gguf.GgufReader.read(source("synth256/" + reference))) {
+            assertEquals(theirs.tensors().keySet(), ours.tensors().keySet());
+            for (var t : theirs.tensors().values()) {
+                var o = ours.tensors().get(t.name());
+                assertEquals(t.type(), o.type(), t.name());
+                assertArrayEquals(t.shape(), o.shape(), t.name());
+                assertEquals(-1, t.data().mismatch(o.data()), t.name() + " bytes");
+            }
+            assertEquals(theirs.metadata().get("general.file_type"), ours.metadata().get("general.file_type"));
+            assertEquals(theirs.metadata().get("general.quantization_version"),
+                    ours.metadata().get("general.quantization_version"));
+        }
+        try (Model converted = Model.load(out, null);
+                Model original = Model.load(source("synth256/" + reference), null)) {
+            Run a = run(original, null);
+            Run b = run(converted, a.tokens);
+            assertArrayEquals(a.logits, b.logits, "the same weights give the same logits");
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void aMixtureIsForGgufOnly(@TempDir Path dir) throws IOException {
+        try (ModelFile file = ModelLoaders.open(source("synth256/synth256-f16.gguf"))) {
+            ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelConverter.convertWithMix(file,
+                    dir.resolve("hf"), ModelConverter.Target.HF, QuantMix.parse("q4_k_m"), null));
+            assertTrue(e.getMessage().contains("q4_k_m") && e.getMessage().contains("GGUF only"), e.getMessage());
+        }
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(List.of(), left.toList(), "nothing left behind");
         }
     }
 

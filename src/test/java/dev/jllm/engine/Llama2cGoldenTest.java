@@ -74,11 +74,18 @@ class Llama2cGoldenTest {
 
     /** What run.c prints for prompt {@code p} ({@code -t 0 -n 256}) when {@code model} runs it, float32 KV cache. */
     static String runLikeLlama2c(Model model, int p) {
-        String prompt = prompt(p);
+        return runLikeLlama2c(model, prompt(p), STEPS, dev.jllm.sampling.SamplerOptions.greedy());
+    }
+
+    /**
+     * What run.c prints for {@code -n steps -i prompt} when {@code model} runs it with {@code sampler}, float32 KV
+     * cache: the prompt and the continuation, cut where the model emits BOS, then a newline.
+     */
+    static String runLikeLlama2c(Model model, String prompt, int steps, dev.jllm.sampling.SamplerOptions sampler) {
         int promptLength = model.tokenizer().encode(prompt, true, false).length;
         StringBuilder printed = new StringBuilder();
         Generation g = Generator.generate(model, llama2cSession(model), prompt,
-                GenerationOptions.greedy(STEPS - promptLength + 1), printed::append);
+                new GenerationOptions(steps - promptLength + 1, sampler, null, false), printed::append);
         // run.c stops when the model emits BOS; our generation would go on, so cut there as run.c does
         int[] ids = g.generatedIds();
         int cut = ids.length;

@@ -28,7 +28,7 @@ class PathsAgreeTest {
             all = files.filter(p -> p.toString().endsWith(".gguf") || p.getFileName().toString().equals("stories260K.bin"))
                     .sorted().toList();
         }
-        // Only files whose tensor types jllm computes with (K-quant and IQ files wait for their kernels).
+        // Only files whose tensor types jllm computes with (all of ../shared/models today).
         return all.stream().filter(PathsAgreeTest::runnable);
     }
 
@@ -48,7 +48,9 @@ class PathsAgreeTest {
         List<String> names = models().map(p -> p.getFileName().toString()).toList();
         for (String expected : List.of("stories260K.bin", "stories260K.gguf", "stories260K-f32.gguf",
                 "stories260K-q8_0-mixed.gguf", "stories260K-q4_0-mixed.gguf", "llama3-tiny-q8_0.gguf",
-                "synth256-f16.gguf", "synth256-q4_1.gguf", "synth256-q5_0.gguf", "synth256-q5_1.gguf")) {
+                "synth256-f16.gguf", "synth256-q4_1.gguf", "synth256-q5_0.gguf", "synth256-q5_1.gguf",
+                "synth256-q2_k.gguf", "synth256-q3_k_m.gguf", "synth256-q4_k_m.gguf", "synth256-q4_k_m-mixed.gguf",
+                "synth256-q5_k_m.gguf", "synth256-q6_k.gguf", "synth256-iq4_nl.gguf", "synth256-iq4_xs.gguf")) {
             if (!names.contains(expected)) {
                 fail(expected + " is not among the runnable models " + names);
             }

@@ -32,6 +32,15 @@ final class TeacherForcing {
      */
     static void check(Model model, JsonNode golden, double promptTolerance, double stepTolerance, boolean allowTies,
             boolean fullRowAfterPrompt, int contextSize) {
+        check(model, golden, promptTolerance, stepTolerance, allowTies, fullRowAfterPrompt, contextSize, false);
+    }
+
+    /**
+     * As above; with {@code sameTop1}, also our largest logit is llama.cpp's top token at every step where llama.cpp's
+     * top two differ by more than the step tolerance.
+     */
+    static void check(Model model, JsonNode golden, double promptTolerance, double stepTolerance, boolean allowTies,
+            boolean fullRowAfterPrompt, int contextSize, boolean sameTop1) {
         int vocab = model.config().vocabSize();
         int[] promptIds = SharedData.ints(golden.get("prompt_ids"));
         Session session = model.newSession(SessionOptions.defaults(contextSize));
@@ -65,8 +74,12 @@ final class TeacherForcing {
                 ids[k] = top.get(k).get(0).asInt();
                 values[ids[k]] = (float) top.get(k).get(1).asDouble();
             }
-            compareTop5(logits, ids, values, stepTolerance, "step " + s + " (pos " + step.get("pos").asInt() + ")",
-                    allowTies);
+            String where = "step " + s + " (pos " + step.get("pos").asInt() + ")";
+            compareTop5(logits, ids, values, stepTolerance, where, allowTies);
+            if (sameTop1 && values[ids[0]] - values[ids[1]] > stepTolerance && top5(logits)[0] != ids[0]) {
+                fail(where + ": our top token " + top5(logits)[0] + " is not llama.cpp's " + ids[0] + ", which leads by "
+                        + (values[ids[0]] - values[ids[1]]));
+            }
             if (s + 1 < steps.size()) {
                 logits = session.append(step.get("id").asInt());
             }

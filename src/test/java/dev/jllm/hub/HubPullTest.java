@@ -100,6 +100,27 @@ class HubPullTest {
         }
     }
 
+    /** A file whose name says IQ2_XXS (a type jllm has no kernel for) is refused before any download. */
+    @Test
+    void aQuantizationJllmCannotRunIsRefusedBeforeDownloading() throws IOException {
+        try (FakeHub hub = new FakeHub()) {
+            hub.repo(GGUF_REPO, GGUF_COMMIT)
+                    .file("model.IQ2_XXS.gguf", SharedData.model(F32), true)
+                    .file("model-iq3_m.gguf", SharedData.model(F32), true)
+                    .file("model.Q4_K_M.gguf", SharedData.model(F32), true);
+            ModelPuller puller = puller(options(hub));
+            HubException iq2 = assertThrows(HubException.class,
+                    () -> puller.pull(ModelRef.parse(GGUF_REPO + ":IQ2_XXS"), "main", false));
+            assertOneLine(iq2, "model.IQ2_XXS.gguf is IQ2_XXS", "no kernel", "Q4_K", "IQ4_XS");
+            HubException iq3 = assertThrows(HubException.class,
+                    () -> puller.pull(ModelRef.parse(GGUF_REPO + ":iq3_m"), "main", false));
+            assertOneLine(iq3, "is IQ3_M, made of IQ3_S tensors");
+            assertTrue(hub.requests("cdn").isEmpty(), "nothing downloaded");
+            PulledModel k = puller.pull(ModelRef.parse(GGUF_REPO + ":Q4_K_M"), "main", false);
+            assertTrue(Files.isRegularFile(k.path()), "a K-quant name passes");
+        }
+    }
+
     @Test
     void anAmbiguousChoiceListsTheGgufFilesOnOneLine() throws IOException {
         try (FakeHub hub = new FakeHub()) {

@@ -51,6 +51,36 @@ class QuantizerTest {
         assertEquals(2 + 5 * 6, compared);
     }
 
+    /**
+     * Q4_K and Q6_K against llama-quantize's {@code --pure q4_k} and {@code --pure q6_k} of synth256-f16.gguf (the
+     * synth256 files of ../shared/models; the F16 weights converted to float exactly, as llama-quantize does), every
+     * matrix byte for byte.
+     */
+    @ParameterizedTest
+    @CsvSource({"Q4_K, synth256-q4_k_m.gguf", "Q6_K, synth256-q6_k.gguf"})
+    void kQuantsMatchLlamaQuantizeByteForByte(GgmlType type, String quantizedFile) {
+        int compared = 0;
+        try (GgufFile f16 = GgufReader.read(SharedData.model("synth256/synth256-f16.gguf"));
+                GgufFile quantized = GgufReader.read(SharedData.model("synth256/" + quantizedFile))) {
+            Map<String, Tensor> source = f16.tensors();
+            for (Tensor q : quantized.tensors().values()) {
+                if (q.type() != type) {
+                    continue;
+                }
+                Tensor original = source.get(q.name());
+                assertEquals(GgmlType.F16, original.type(), q.name());
+                byte[] ours = Quantizer.of(type).quantize(original.toFloatArray());
+                byte[] theirs = q.data().toArray(ValueLayout.JAVA_BYTE);
+                int firstDifference = java.util.Arrays.mismatch(theirs, ours);
+                assertEquals(-1, firstDifference, q.name() + " quantized to " + type + ": first different byte "
+                        + firstDifference + " (block " + firstDifference / type.blockBytes + ")");
+                compared++;
+            }
+        }
+        // token_embd, output and the 7 matrices of 4 layers
+        assertEquals(2 + 4 * 7, compared);
+    }
+
     @Test
     void q8_0RoundsHalvesAwayFromZeroAsRoundf() {
         float[] x = new float[32];
@@ -245,6 +275,63 @@ class QuantizerTest {
         return (float) Math.copySign(result, x);
     }
 
+    /**
+     * Q4_K, Q6_K and Q5_0 read back with the engine's kernels: every value of a Q5_0 block within a step of d = amax /
+     * 16 (plus the fp16 rounding of d); for the K-quants, whose scales are least-squares fits, the RMS error of
+     * Gaussian data relative to its RMS within what 4 and 6 bits give (about 0.07 and 0.017 here), zero blocks exactly
+     * zero, and a block of one repeated value close to it.
+     */
+    @Test
+    void kQuantsAndQ5_0ReadBackWithinTheirPrecision() {
+        float[] normal = new float[256 * 400];
+        for (int i = 0; i < normal.length; i++) {
+            normal[i] = (float) (random.nextGaussian() * (i / 256 % 7 == 0 ? 0.001 : 0.05));
+        }
+        for (GgmlType type : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q6_K}) {
+            float[] back = dequantize(type, Quantizer.of(type).quantize(normal), normal.length);
+            double sumSquares = 0;
+            double sumValues = 0;
+            for (int i = 0; i < normal.length; i++) {
+                sumSquares += (normal[i] - back[i]) * (double) (normal[i] - back[i]);
+                sumValues += normal[i] * (double) normal[i];
+            }
+            double relativeRms = Math.sqrt(sumSquares / sumValues);
+            double limit = type == GgmlType.Q4_K ? 0.12 : 0.03;
+            assertTrue(relativeRms > limit / 10 && relativeRms < limit, type + " relative RMS error " + relativeRms
+                    + " (seed " + seed + ")");
+            float[] zero = new float[512];
+            zero[300] = 1e-3f; // the second block is not zero
+            float[] zeroBack = dequantize(type, Quantizer.of(type).quantize(zero), zero.length);
+            for (int i = 0; i < 256; i++) {
+                assertTrue(zeroBack[i] == 0f, type + " zero block, value " + i + ": " + zeroBack[i]); // -0 for Q6_K
+            }
+            assertEquals(1e-3f, zeroBack[300], 1e-3f * 0.05, type + " the lone value of a block");
+            float[] constant = new float[256];
+            java.util.Arrays.fill(constant, -0.75f);
+            float[] constantBack = dequantize(type, Quantizer.of(type).quantize(constant), constant.length);
+            for (float v : constantBack) {
+                assertEquals(-0.75f, v, 0.75f * 2e-3, type + " a constant block");
+            }
+        }
+        float[] x = randomData(32 * 200);
+        float[] y = dequantize(GgmlType.Q5_0, Quantizer.of(GgmlType.Q5_0).quantize(x), x.length);
+        for (int b = 0; b < x.length / 32; b++) {
+            double amax = 0;
+            for (int j = 0; j < 32; j++) {
+                amax = Math.max(amax, Math.abs(x[b * 32 + j]));
+            }
+            double d = amax / 16;
+            double stored = Math.abs(Float.float16ToFloat(Float.floatToFloat16((float) d)));
+            for (int j = 0; j < 32; j++) {
+                int i = b * 32 + j;
+                // codes -16..15: half a step inside, up to a whole step where the positive end is clipped at 15
+                double bound = d + 16 * Math.abs(stored - d) + 1e-12;
+                assertTrue(Math.abs(x[i] - y[i]) <= bound, "Q5_0 element " + i + ": " + x[i] + " -> " + y[i]
+                        + " (bound " + bound + ", seed " + seed + ")");
+            }
+        }
+    }
+
     @Test
     void f32IsCopied() {
         float[] x = randomData(10);
@@ -254,7 +341,8 @@ class QuantizerTest {
     @Test
     void rejectsPartialBlocksAndUnsupportedTypes() {
         assertThrows(IllegalArgumentException.class, () -> Quantizer.of(GgmlType.Q8_0).quantize(new float[33]));
-        assertThrows(IllegalArgumentException.class, () -> Quantizer.of(GgmlType.Q4_K));
+        assertThrows(IllegalArgumentException.class, () -> Quantizer.of(GgmlType.Q3_K));
+        assertThrows(IllegalArgumentException.class, () -> Quantizer.of(GgmlType.Q4_K).quantize(new float[128]));
         assertEquals(GgmlType.Q4_0, Quantizer.of(GgmlType.Q4_0).type());
     }
 }

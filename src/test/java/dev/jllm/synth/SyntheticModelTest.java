@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.jllm.SharedData;
 import dev.jllm.format.gguf.GgufFile;
 import dev.jllm.format.gguf.GgufReader;
+import dev.jllm.quant.QuantMix;
 import dev.jllm.quant.Quantizer;
 import dev.jllm.tensor.GgmlType;
 import dev.jllm.tensor.Tensor;
@@ -100,6 +101,72 @@ class SyntheticModelTest {
             assertEquals(32, SyntheticModel.fileType(GgmlType.BF16));
             assertEquals(GgmlType.F32, floats.get("blk.0.ffn_down.weight").type());
         }
+    }
+
+    /**
+     * --type q4_k, q6_k and q4_k_m: the types llama-quantize gives each tensor (checked by hand against llama-quantize
+     * on files of these shapes: Q6_K for attn_v and ffn_down in layers 0, 3, 6 and 7 of 8, for the output matrix, or
+     * for the token embeddings when the output is tied to them; Q5_0 or Q8_0 for a Q4_K or Q6_K matrix whose rows are
+     * not whole 256-value blocks), the F32 file's weights quantized as the quantizers do, file type 15 or 18, and a
+     * model the engine runs.
+     */
+    @Test
+    void kQuantFilesHoldTheF32WeightsInLlamaQuantizesTypes() throws IOException {
+        ModelShape untied = new ModelShape("k8", 256, 8, 4, 2, 288, 300, 64, 10000f, 1e-5f, false, null);
+        ModelShape tied = new ModelShape("k2tied", 256, 2, 4, 2, 512, 300, 64, 10000f, 1e-5f, true, null);
+        for (ModelShape shape : new ModelShape[] {untied, tied}) {
+            Path f32 = write(shape, GgmlType.F32, seed, 2, shape.name() + "-f32.gguf");
+            try (GgufFile reference = GgufReader.read(f32)) {
+                for (String mixName : new String[] {"q4_k", "q6_k", "q4_k_m"}) {
+                    QuantMix mix = QuantMix.parse(mixName);
+                    Path path = dir.resolve(shape.name() + "-" + mixName + ".gguf");
+                    SyntheticModel.write(new SyntheticModel.Options(shape, mix, Vocabulary.generated(300), seed, 2),
+                            path, null);
+                    try (GgufFile file = GgufReader.read(path)) {
+                        assertEquals(reference.tensors().keySet(), file.tensors().keySet());
+                        for (Tensor t : file.tensors().values()) {
+                            GgmlType want = expectedType(mixName, t, shape);
+                            assertEquals(want, t.type(), t.name() + " in " + shape.name() + " " + mixName);
+                            float[] values = reference.tensors().get(t.name()).toFloatArray();
+                            assertArrayEquals(Quantizer.of(want).quantize(values),
+                                    t.data().toArray(ValueLayout.JAVA_BYTE), t.name() + " " + mixName);
+                        }
+                        assertEquals(mixName.equals("q6_k") ? 18L : 15L, file.metadata().get("general.file_type"));
+                        assertEquals(2L, file.metadata().get("general.quantization_version"));
+                    }
+                    try (dev.jllm.engine.Model model = dev.jllm.engine.Model.load(path, null)) {
+                        float[] logits = model.newSession(dev.jllm.engine.SessionOptions.defaults(16))
+                                .append(new int[] {1, 5, 9});
+                        for (float v : logits) {
+                            assertTrue(Float.isFinite(v), shape.name() + " " + mixName + " logits");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The type llama-quantize gives, spelled out for the two test shapes. */
+    private static GgmlType expectedType(String mix, Tensor t, ModelShape shape) {
+        String name = t.name();
+        if (t.shape().length == 1) {
+            return GgmlType.F32;
+        }
+        boolean fullRows = t.shape()[0] % 256 == 0; // ffn_down of the untied shape has rows of 288
+        GgmlType q4k = fullRows ? GgmlType.Q4_K : GgmlType.Q5_0;
+        GgmlType q6k = fullRows ? GgmlType.Q6_K : GgmlType.Q8_0;
+        return switch (mix) {
+            case "q4_k" -> q4k;
+            case "q6_k" -> q6k;
+            default -> {
+                boolean output = name.equals("output.weight")
+                        || shape.tiedEmbeddings() && name.equals("token_embd.weight");
+                boolean moreBitsLayer = shape.layers() == 8
+                        ? name.matches("blk\\.[0367]\\..*") : name.startsWith("blk.1."); // 2 layers: the last
+                boolean vOrDown = name.endsWith("attn_v.weight") || name.endsWith("ffn_down.weight");
+                yield output || moreBitsLayer && vOrDown ? q6k : q4k;
+            }
+        };
     }
 
     @Test

@@ -87,8 +87,7 @@ class ActivationKernelTest {
                     String where = "seed " + seed + ", " + format + " block " + b;
                     for (int i = 0; i < 32; i++) {
                         assertEquals(want.q()[i], prepared.quants()[b * 32 + i], where + " value " + i);
-                        // ggml's lane k sums elements 4k..4k+3; the lane layout stores element 4k+t at t*8+k.
-                        assertEquals(want.q()[i], prepared.lanes()[b * 32 + (i % 4) * 8 + i / 4], where + " lane " + i);
+                        assertEquals(want.q()[i], prepared.shorts()[b * 32 + i], where + " short " + i);
                     }
                     assertEquals(Float.float16ToFloat(want.d()), prepared.scales()[b], where + " d");
                     if (format == ActivationFormat.Q8_1) {
@@ -211,6 +210,94 @@ class ActivationKernelTest {
         assertEquals(Float.NEGATIVE_INFINITY, PreparedActivations.roundToBfloat16(Float.NEGATIVE_INFINITY));
         assertEquals(1f, PreparedActivations.roundToBfloat16(Float.intBitsToFloat(0x3F808000)));
         assertEquals(Float.intBitsToFloat(0x3F820000), PreparedActivations.roundToBfloat16(Float.intBitsToFloat(0x3F818000)));
+    }
+
+    /**
+     * ggml's quantize_row_q8_K_ref, written here plainly: max = the value of largest magnitude (the first on ties),
+     * iscale = -127 / max, q = min(127, round-half-even(float(iscale * x))), d = 1 / iscale, sums of 16; an all-zero
+     * block gives d = 0. Compared on random data with ties, zero blocks and extreme values, and the token-group
+     * layout of the batch tiles.
+     */
+    @Test
+    void q8KBlocksMatchGgmlsReferenceQuantizer() {
+        long seed = dev.jllm.TestSeeds.seed("ActivationKernelTest.q8KBlocksMatchGgmlsReferenceQuantizer");
+        Random random = new Random(seed);
+        PreparedActivations p = new PreparedActivations();
+        for (int round = 0; round < 40; round++) {
+            int rowLength = 256 * (1 + random.nextInt(4));
+            int batch = 1 + random.nextInt(40);
+            float[] x = BlockKernelTest.activations(random, rowLength * batch);
+            for (int i = 0; i < x.length; i += 1 + random.nextInt(50)) {
+                x[i] = (float) Math.rint(x[i] * 4) / 4; // exact quarters: ties of iscale * x when max is a power of 2
+            }
+            p.prepare(ActivationFormat.Q8_K, x, rowLength, batch);
+            int blocks = rowLength * batch / 256;
+            for (int b = 0; b < blocks; b++) {
+                String where = "seed " + seed + ", Q8_K block " + b;
+                float max = 0f;
+                float amax = 0f;
+                for (int i = b * 256; i < b * 256 + 256; i++) {
+                    if (Math.abs(x[i]) > amax) {
+                        amax = Math.abs(x[i]);
+                        max = x[i];
+                    }
+                }
+                float iscale = amax == 0f ? 0f : -127f / max;
+                for (int i = b * 256; i < b * 256 + 256; i++) {
+                    float product = iscale * x[i];
+                    int want = Math.min(127, (int) Math.rint(product));
+                    assertEquals(want, p.quants()[i], where + " value " + i + " (" + x[i] + ")");
+                }
+                assertEquals(amax == 0f ? 0f : 1f / iscale, p.scales()[b], where + " d");
+                for (int g = 0; g < 16; g++) {
+                    int sum = 0;
+                    for (int i = b * 256 + 16 * g; i < b * 256 + 16 * g + 16; i++) {
+                        sum += p.quants()[i];
+                    }
+                    assertEquals(sum, p.groupSums()[b * 16 + g], where + " sum " + g);
+                }
+            }
+            if (batch > 1) {
+                int groups = p.tokenGroupCount();
+                assertTrue(groups % 2 == 0 && groups * 16 >= batch, "whole pairs of groups");
+                for (int v = 0; v < groups * 16; v++) {
+                    int g = v / 16;
+                    int t = v % 16;
+                    for (int e = 0; e < rowLength; e += 1 + random.nextInt(7)) {
+                        float want = v < batch ? p.quants()[v * rowLength + e] : 0f;
+                        assertEquals(want, p.tokenGroups()[(g * rowLength + e) * 16 + t], "token group value");
+                    }
+                    for (int k = 0; k < rowLength / 256; k++) {
+                        assertEquals(v < batch ? p.scales()[v * rowLength / 256 + k] : 0f,
+                                p.tokenGroupScales()[(g * rowLength / 256 + k) * 16 + t], "token group scale");
+                    }
+                    for (int c = 0; c < rowLength / 16; c++) {
+                        assertEquals(v < batch ? p.groupSums()[v * rowLength / 16 + c] : 0f,
+                                p.tokenGroupSums()[(g * rowLength / 16 + c) * 16 + t], "token group sum");
+                    }
+                }
+            }
+        }
+        // The first value of largest magnitude maps to -127 whatever its sign; ties round to even.
+        float[] x = new float[256];
+        x[3] = -127f; // iscale = 1
+        x[7] = 127f;
+        x[9] = 0.5f;
+        x[10] = 1.5f;
+        x[11] = 2.5f;
+        x[12] = -1.5f;
+        p.prepare(ActivationFormat.Q8_K, x, 256, 1);
+        assertEquals(-127, p.quants()[3]);
+        assertEquals(127, p.quants()[7]);
+        assertEquals(0, p.quants()[9]);
+        assertEquals(2, p.quants()[10]);
+        assertEquals(2, p.quants()[11]);
+        assertEquals(-2, p.quants()[12]);
+        assertEquals(1f, p.scales()[0]);
+        x[3] = 4f; // the largest is now 127 (value 7): iscale = -1
+        p.prepare(ActivationFormat.Q8_K, x, 256, 1);
+        assertEquals(-127, p.quants()[7]);
+        assertEquals(-1f, p.scales()[0], "d = 1 / iscale, negative when max is positive");
     }
 
     @Test

@@ -27,13 +27,15 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Kernels on files quantized by llama.cpp: dequantization must match gguf-py's reference bit for bit
- * ({@code golden/synth256/dequant_golden.json}), dot products must agree with float64 on real rows, and Q8_0 / Q4_0
- * must stay within one quantization step of the F32 weights they were made from.
+ * ({@code golden/synth256/dequant_golden.json}: every block type, K-quants and IQ4 included), dot products must agree
+ * with float64 on real rows, and Q8_0 / Q4_0 must stay within one quantization step of the F32 weights they were made
+ * from.
  */
 class KernelGoldenTest {
 
     private static final Set<GgmlType> SUPPORTED = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16,
-            GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1);
+            GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K,
+            GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
 
     @Test
     void dequantizationMatchesGgufPyBitForBit() throws IOException, NoSuchAlgorithmException {
@@ -78,7 +80,9 @@ class KernelGoldenTest {
             }
         }
         System.out.println("dequant_golden.json: checked " + checked + ", unsupported (kernel() throws) " + unsupported);
-        for (GgmlType type : EnumSet.of(GgmlType.F16, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1)) {
+        assertTrue(unsupported.isEmpty(), "every type of dequant_golden.json has a kernel: " + unsupported);
+        for (GgmlType type : EnumSet.of(GgmlType.F16, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K,
+                GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS)) {
             assertTrue(checked.getOrDefault(type, 0) > 0, "no " + type + " entry was checked: " + checked);
         }
     }

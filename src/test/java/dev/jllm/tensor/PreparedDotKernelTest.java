@@ -13,10 +13,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Dot products over prepared activations, for every block type on random blocks packed as {@link BlockKernelTest}
- * packs them: the vector kernel against the scalar one (bit for bit: both follow ggml's lanes and FMAs), both against
- * a float64 sum over the dequantized weights and the dequantized activations (float rounding only), and against the
- * float activations (within the quantization error of the activations). Also the float types and {@link MatMul}.
+ * Dot products over prepared activations beyond {@link BlockKernelTest}: Q4_0 in ggml's repacked order, the float
+ * types, {@link MatMul} against row-by-row dot products, and the checks a kernel makes of its activations.
  */
 class PreparedDotKernelTest {
 
@@ -24,164 +22,6 @@ class PreparedDotKernelTest {
     private static final int ROWS = 3;
     private static final int BATCH = 3;
     private static final double ROUNDING = 1e-5;
-
-    @FunctionalInterface
-    interface PreparedDot {
-        float dot(MemorySegment data, long first, int count, PreparedActivations x, int xOffset);
-    }
-
-    enum Case {
-        Q8_0(BlockKernelTest.Case.Q8_0, Q8_0Kernel::dotPreparedScalar, ActivationFormat.Q8_0),
-        Q4_0(BlockKernelTest.Case.Q4_0, Q4_0Kernel::dotPreparedScalar, ActivationFormat.Q8_0),
-        Q4_1(BlockKernelTest.Case.Q4_1, Q4_1Kernel::dotPreparedScalar, ActivationFormat.Q8_1),
-        Q5_0(BlockKernelTest.Case.Q5_0, Q5_0Kernel::dotPreparedScalar, ActivationFormat.Q8_0),
-        Q5_1(BlockKernelTest.Case.Q5_1, Q5_1Kernel::dotPreparedScalar, ActivationFormat.Q8_1),
-        Q4_0_INTERLEAVED(BlockKernelTest.Case.Q4_0, Q4_0Kernel::dotInterleavedOrderScalar, ActivationFormat.Q8_0,
-                Q4_0Kernel.INTERLEAVED);
-
-        final BlockKernelTest.Case blocks;
-        final PreparedDot scalar;
-        final ActivationFormat format;
-        final Kernel kernel;
-
-        Case(BlockKernelTest.Case blocks, PreparedDot scalar, ActivationFormat format) {
-            this(blocks, scalar, format, blocks.type.kernel());
-        }
-
-        Case(BlockKernelTest.Case blocks, PreparedDot scalar, ActivationFormat format, Kernel kernel) {
-            this.blocks = blocks;
-            this.scalar = scalar;
-            this.format = format;
-            this.kernel = kernel;
-        }
-    }
-
-    @ParameterizedTest
-    @EnumSource(Case.class)
-    void blockTypes(Case c) {
-        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.blockTypes");
-        Random random = new Random(seed);
-        Kernel kernel = c.kernel;
-        assertEquals(c.format, kernel.activationFormat());
-        PreparedActivations prepared = new PreparedActivations();
-        for (int round = 0; round < 6; round++) {
-            for (int blocks : BLOCKS_PER_ROW) {
-                checkBlocks(c, kernel, blocks * 32, random, prepared, "seed " + seed + ", round " + round);
-            }
-        }
-    }
-
-    private static void checkBlocks(Case c, Kernel kernel, int n, Random random, PreparedActivations prepared,
-            String where) {
-        GgmlType type = c.blocks.type;
-        int total = n * ROWS;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment data = arena.allocate(1L + type.bytesFor(total)).asSlice(1);
-            float[] weights = new float[total];
-            float[] magnitude = new float[total];
-            for (int b = 0; b < total / 32; b++) {
-                c.blocks.packer.pack(random, data, (long) b * type.blockBytes, weights, magnitude, b * 32);
-            }
-            float[] x = activations(random, n * BATCH);
-            prepared.prepare(c.format, x, n, BATCH);
-            float[] dequantizedX = dequantize(prepared, n * BATCH);
-            for (int row = 0; row < ROWS; row++) {
-                for (int b = 0; b < BATCH; b++) {
-                    double exact = 0;
-                    double scale = 0;
-                    double fromFloats = 0;
-                    double quantizationBound = 0;
-                    for (int e = 0; e < n; e += 32) {
-                        // Q4_1 / Q5_1: value = scaled + m, and the m part is multiplied by s, not by sum(q * d).
-                        double m = c.format == ActivationFormat.Q8_1
-                                ? Float.float16ToFloat(data.get(BlockKernelTest.SHORT_LE,
-                                        (long) (row * n + e) / 32 * type.blockBytes + 2))
-                                : 0;
-                        int xBlock = (b * n + e) / 32;
-                        double blockError = 0;
-                        for (int i = e; i < e + 32; i++) {
-                            double w = weights[row * n + i];
-                            double xq = dequantizedX[b * n + i];
-                            double error = quantizationError(prepared, x, b * n + i);
-                            exact += (w - m) * xq;
-                            scale += magnitude[row * n + i] * Math.abs(xq);
-                            fromFloats += w * x[b * n + i];
-                            quantizationBound += Math.abs(w - m) * error;
-                            blockError += error;
-                        }
-                        if (m != 0) {
-                            double s = prepared.sums()[xBlock];
-                            exact += m * s;
-                            scale += Math.abs(m * s);
-                            int sumQ = 0;
-                            for (int i = e; i < e + 32; i++) {
-                                sumQ += prepared.quants()[b * n + i];
-                            }
-                            double d = amax(x, xBlock) / 127;
-                            // |sum(x) - s| <= sum|x - q d16| + |sum(q)| |d16 - d| + fp16 rounding of d sum(q).
-                            quantizationBound += Math.abs(m) * (blockError
-                                    + Math.abs(sumQ) * Math.abs(prepared.scales()[xBlock] - d)
-                                    + Math.abs(d * sumQ) * 0x1p-11 + 1e-30);
-                        }
-                    }
-                    float vector = kernel.dotPrepared(data, (long) row * n, n, prepared, b * n);
-                    float scalar = c.scalar.dot(data, (long) row * n, n, prepared, b * n);
-                    String message = c + " row " + row + ", vector " + b + " of length " + n + ", " + where
-                            + ": vector " + vector + ", scalar " + scalar + ", exact " + exact;
-                    double rounding = ROUNDING * scale + Float.MIN_NORMAL;
-                    assertEquals(Float.floatToRawIntBits(scalar), Float.floatToRawIntBits(vector), message);
-                    assertTrue(Math.abs(vector - exact) <= rounding, message);
-                    assertTrue(Math.abs(scalar - exact) <= rounding, message);
-                    assertTrue(Math.abs(vector - fromFloats) <= quantizationBound + rounding,
-                            message + ", float activations " + fromFloats + ", bound " + quantizationBound);
-                }
-            }
-        }
-    }
-
-    /** Gaussian activations of mixed magnitudes, with some all-zero blocks. */
-    static float[] activations(Random random, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) {
-            x[i] = (float) (random.nextGaussian() * (random.nextInt(8) == 0 ? 20 : 1));
-        }
-        for (int b = 0; b < n / 32; b++) {
-            if (random.nextInt(8) == 0) {
-                java.util.Arrays.fill(x, b * 32, b * 32 + 32, 0f);
-            }
-        }
-        return x;
-    }
-
-    /** What the prepared activations stand for: q * d for the quantized formats, the rounded values otherwise. */
-    private static float[] dequantize(PreparedActivations p, int n) {
-        if (!p.format().quantized()) {
-            return java.util.Arrays.copyOf(p.floats(), n);
-        }
-        float[] out = new float[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = p.quants()[i] * p.scales()[i / 32];
-        }
-        return out;
-    }
-
-    /**
-     * A bound on |x - q * d| for one value: half a step of the unrounded scale (amax / 127, with room for the float
-     * rounding of x * 127 / amax), plus what rounding the scale to fp16 moves the value by.
-     */
-    private static double quantizationError(PreparedActivations p, float[] x, int i) {
-        int block = i / 32;
-        double step = amax(x, block) / 127;
-        return step * (0.5 + 1e-5) + Math.abs(p.quants()[i]) * Math.abs(step - p.scales()[block]) + 1e-30;
-    }
-
-    private static double amax(float[] x, int block) {
-        double amax = 0;
-        for (int j = block * 32; j < block * 32 + 32; j++) {
-            amax = Math.max(amax, Math.abs(x[j]));
-        }
-        return amax;
-    }
 
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16"})
@@ -201,7 +41,7 @@ class PreparedDotKernelTest {
                 }
                 float[] weights = new float[n * ROWS];
                 kernel.dequantize(data, 0, n * ROWS, weights, 0);
-                float[] x = activations(random, n * BATCH);
+                float[] x = BlockKernelTest.activations(random, n * BATCH);
                 prepared.prepare(format, x, n, BATCH);
                 assertSame(kernel, kernel.forProduct(n, ROWS, 1), "one order for every batch");
                 assertSame(kernel, kernel.forProduct(n, ROWS, 7), "one order for every batch");
@@ -245,30 +85,28 @@ class PreparedDotKernelTest {
     void matMulPreparesOnceAndMatchesRowByRowDots() {
         long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.matMulPreparesOnceAndMatchesRowByRowDots");
         Random random = new Random(seed);
-        for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
+        for (BlockSamples.Type c : BlockSamples.Type.values()) {
             for (int rows : new int[] {37, 40}) {
                 for (int batch : new int[] {1, 4}) {
                     checkMatMul(c, rows, batch, random, "seed " + seed);
                 }
             }
         }
-        assertSame(Q4_0Kernel.INTERLEAVED, Q4_0Kernel.INSTANCE.forProduct(64, 40, 1));
-        assertSame(Q4_0Kernel.INTERLEAVED, Q4_0Kernel.INSTANCE.forProduct(64, 40, 9));
-        assertSame(Q4_0Kernel.INSTANCE, Q4_0Kernel.INSTANCE.forProduct(64, 172, 1));
-        assertSame(Q8_0Kernel.INSTANCE, Q8_0Kernel.INSTANCE.forProduct(64, 64, 5));
+        assertSame(Kernels.Q4_0_REPACKED, Kernels.Q4_0.forProduct(64, 40, 1));
+        assertSame(Kernels.Q4_0_REPACKED, Kernels.Q4_0.forProduct(64, 40, 9));
+        assertSame(Kernels.Q4_0, Kernels.Q4_0.forProduct(64, 172, 1));
+        assertSame(Kernels.Q8_0, Kernels.Q8_0.forProduct(64, 64, 5));
+        assertSame(Kernels.Q4_K, Kernels.Q4_K.forProduct(256, 64, 5));
     }
 
-    private static void checkMatMul(BlockKernelTest.Case c, int rows, int batch, Random random, String where) {
-        GgmlType type = c.type;
-        int n = 32 * 5;
+    private static void checkMatMul(BlockSamples.Type c, int rows, int batch, Random random, String where) {
+        GgmlType type = c.ggml;
+        int n = c.blockSize() * (c.blockSize() == 32 ? 5 : 2);
         try (Arena arena = Arena.ofShared()) { // the thread pool reads it
             MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
-            float[] ignored = new float[n * rows];
-            for (int b = 0; b < n * rows / 32; b++) {
-                c.packer.pack(random, data, (long) b * type.blockBytes, ignored, new float[n * rows], b * 32);
-            }
+            BlockSamples.fill(c, random, data, n * rows / c.blockSize());
             Tensor w = new Tensor("w", type, new long[] {n, rows}, data);
-            float[] x = activations(random, n * batch + 7);
+            float[] x = BlockKernelTest.activations(random, n * batch + 7);
             float[] out = new float[rows * batch];
             MatMul.apply(w, x, batch, out);
             Kernel kernel = w.kernel().forProduct(n, rows, batch);
@@ -286,17 +124,77 @@ class PreparedDotKernelTest {
         }
     }
 
+    /**
+     * Q4_0 matrices whose row count is a multiple of 8 multiply as ggml's repacked kernels do: per block the whole
+     * integer sum, then acc = fma(sum, d_w * d_x, acc), block after block; checked bit for bit against that scalar
+     * loop, and the other Q4_0 matrices against ggml_vec_dot_q4_0_q8_0's lanes ({@link BlockKernelTest#ggmlOrder}).
+     */
+    @Test
+    void q4_0RepackedOrderIsWholeBlockSums() {
+        long seed = dev.jllm.TestSeeds.seed("PreparedDotKernelTest.q4_0RepackedOrderIsWholeBlockSums");
+        Random random = new Random(seed);
+        PreparedActivations p = new PreparedActivations();
+        for (int round = 0; round < 20; round++) {
+            int blocks = 1 + random.nextInt(300);
+            int n = 32 * blocks;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment data = arena.allocate(1 + GgmlType.Q4_0.bytesFor(n)).asSlice(1);
+                BlockSamples.Block[] all = BlockSamples.fill(BlockSamples.Type.Q4_0, random, data, blocks);
+                float[] x = BlockKernelTest.activations(random, n);
+                p.prepare(ActivationFormat.Q8_0, x, n, 1);
+                float acc = 0f;
+                for (int k = 0; k < blocks; k++) {
+                    int sum = 0;
+                    for (int i = 0; i < 32; i++) {
+                        sum += all[k].quant(i) * p.quants()[32 * k + i];
+                    }
+                    acc = Math.fma((float) sum, all[k].dFloat() * p.scales()[k], acc);
+                }
+                float got = Kernels.Q4_0_REPACKED.dotPrepared(data, 0, n, p, 0);
+                assertEquals(Float.floatToRawIntBits(acc), Float.floatToRawIntBits(got),
+                        "seed " + seed + ", " + blocks + " blocks: " + got + " vs " + acc);
+                float lanes = Kernels.Q4_0.dotPrepared(data, 0, n, p, 0);
+                assertEquals(Float.floatToRawIntBits(BlockKernelTest.ggmlOrder(all, 0, blocks, p, 0)),
+                        Float.floatToRawIntBits(lanes), "seed " + seed + ", " + blocks + " blocks (lanes)");
+            }
+        }
+    }
+
     @Test
     void aKernelRefusesActivationsPreparedInAnotherFormat() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment data = arena.allocate(GgmlType.Q4_1.bytesFor(64));
-            float[] x = new float[64];
+            MemorySegment data = arena.allocate(GgmlType.Q4_1.bytesFor(256));
+            float[] x = new float[256];
             PreparedActivations q80 = new PreparedActivations().prepare(ActivationFormat.Q8_0, x, 64, 1);
-            assertThrows(IllegalArgumentException.class, () -> Q4_1Kernel.INSTANCE.dotPrepared(data, 0, 64, q80, 0));
-            assertThrows(IllegalArgumentException.class, () -> Q4_0Kernel.INSTANCE.dotPrepared(data, 0, 32, q80, 16));
+            assertThrows(IllegalArgumentException.class, () -> Kernels.Q4_1.dotPrepared(data, 0, 64, q80, 0));
+            assertThrows(IllegalArgumentException.class, () -> Kernels.Q4_0.dotPrepared(data, 0, 32, q80, 16));
+            assertThrows(IllegalArgumentException.class, () -> Kernels.Q4_K.dotPrepared(data, 0, 256, q80, 0));
             PreparedActivations f32 = new PreparedActivations().prepare(ActivationFormat.F32, x, 64, 1);
             assertThrows(IllegalArgumentException.class, () -> F16Kernel.INSTANCE.dotPrepared(data, 0, 64, f32, 0));
-            assertThrows(IllegalArgumentException.class, () -> Q8_0Kernel.INSTANCE.dotPrepared(data, 0, 64, f32, 0));
+            assertThrows(IllegalArgumentException.class, () -> Kernels.Q8_0.dotPrepared(data, 0, 64, f32, 0));
         }
+    }
+
+    /** Kernels name the layouts they read; MatMul's preparation builds those and no others. */
+    @Test
+    void onlyTheLayoutsAKernelNamesArePrepared() {
+        float[] x = new float[4 * 512];
+        PreparedActivations p = new PreparedActivations();
+        p.prepare(Kernels.Q4_K.activationFormat(), Kernels.Q4_K.productLayouts(64, 1), x, 512, 1);
+        assertTrue(p.has(ActivationLayout.SHORTS));
+        assertTrue(!p.has(ActivationLayout.TOKEN_GROUPS) && !p.has(ActivationLayout.NIBBLE_PAIRS)
+                && !p.has(ActivationLayout.BLOCK_SUMS));
+        assertThrows(IllegalStateException.class, p::tokenGroups);
+        p.prepare(Kernels.Q8_0.activationFormat(), Kernels.Q8_0.productLayouts(64, 1), x, 512, 1);
+        assertTrue(!p.has(ActivationLayout.SHORTS) && !p.has(ActivationLayout.NIBBLE_PAIRS));
+        Kernel q40 = Kernels.Q4_0.forProduct(512, 64, 1);
+        p.prepare(q40.activationFormat(), q40.productLayouts(64, 1), x, 512, 1);
+        assertTrue(p.has(ActivationLayout.NIBBLE_PAIRS) && !p.has(ActivationLayout.TOKEN_GROUPS)
+                && !p.has(ActivationLayout.SHORTS));
+        p.prepare(q40.activationFormat(), q40.productLayouts(64, 4), x, 512, 4);
+        assertTrue(p.has(ActivationLayout.TOKEN_GROUPS) && !p.has(ActivationLayout.NIBBLE_PAIRS)
+                && !p.has(ActivationLayout.SHORTS), "64 rows fill the tiles: no leftover rows need the dot's layout");
+        p.prepare(q40.activationFormat(), q40.productLayouts(66, 4), x, 512, 4);
+        assertTrue(p.has(ActivationLayout.TOKEN_GROUPS) && p.has(ActivationLayout.SHORTS), "66 rows leave two over");
     }
 }

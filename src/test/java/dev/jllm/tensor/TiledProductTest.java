@@ -9,9 +9,12 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The tiled matrix products ({@link Kernel#productRows}, what {@link MatMul} runs for a kernel with a row tile) give
- * the same bits as the kernel's dot product of each (row, vector) pair, for shapes around the tile sizes: rows and
- * batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40 (not multiples of the 16-vector groups: padded lanes). Random data,
- * fresh each run (the seed is in the message).
+ * the same bits as the kernel's dot product of each (row, vector) pair, for every type and shapes around the tile
+ * sizes: rows and batches that fill tiles and that leave a partial tile, one vector (decoding) and batches of 2 to 40
+ * (not multiples of the 16-vector groups: padded lanes). So a token's result never depends on its batch: the batch
+ * invariance test states it directly. {@link MatMul} prepares only the activation layouts the kernel names, so a tile
+ * that read another would fail here. Random data from a fixed seed per test ({@link dev.jllm.TestSeeds}; the seed is
+ * in the message).
  */
 class TiledProductTest {
 
@@ -19,10 +22,10 @@ class TiledProductTest {
     void tiledProductsMatchTheDotProductsBitForBit() {
         long seed = dev.jllm.TestSeeds.seed("TiledProductTest.tiledProductsMatchTheDotProductsBitForBit");
         Random random = new Random(seed);
-        for (BlockKernelTest.Case c : BlockKernelTest.Case.values()) {
+        for (BlockSamples.Type c : BlockSamples.Type.values()) {
             for (int rows : new int[] {16, 40, 53}) {
                 for (int batch : new int[] {1, 2, 3, 7, 15, 17, 31, 33, 40}) {
-                    int n = 32 * (1 + random.nextInt(9));
+                    int n = c.blockSize() * (1 + random.nextInt(c.blockSize() == 32 ? 9 : 3));
                     check(c, rows, n, batch, random, "seed " + seed);
                 }
             }
@@ -59,7 +62,7 @@ class TiledProductTest {
         Random random = new Random(seed);
         for (int rows : new int[] {16, 40, 48}) {
             for (int n : new int[] {64, 192, 2048, 96}) {
-                check(BlockKernelTest.Case.Q4_0, rows, n, 1, random, "seed " + seed);
+                check(BlockSamples.Type.Q4_0, rows, n, 1, random, "seed " + seed);
                 for (int nibble : new int[] {0, 15}) {
                     for (float sign : new float[] {1f, -1f}) {
                         checkQ4Decode(rows, n, nibble, sign, false, random, "seed " + seed);
@@ -146,13 +149,59 @@ class TiledProductTest {
         }
     }
 
-    private static void check(BlockKernelTest.Case c, int rows, int n, int batch, Random random, String where) {
-        check(c.type, rows, n, batch, random, where, data -> {
-            float[] ignored = new float[n * rows];
-            for (int b = 0; b < n * rows / 32; b++) {
-                c.packer.pack(random, data, (long) b * c.type.blockBytes, ignored, new float[n * rows], b * 32);
+    private static void check(BlockSamples.Type c, int rows, int n, int batch, Random random, String where) {
+        check(c.ggml, rows, n, batch, random, where, data -> BlockSamples.fill(c, random, data, n * rows / c.blockSize()));
+    }
+
+    /**
+     * A token's products are the same bits alone (decoding), at any place of a batch of any size, and in a batch
+     * holding several sequences: for every type jllm runs, float types included.
+     */
+    @Test
+    void aTokensResultDoesNotDependOnItsBatch() {
+        long seed = dev.jllm.TestSeeds.seed("TiledProductTest.aTokensResultDoesNotDependOnItsBatch");
+        Random random = new Random(seed);
+        for (GgmlType type : GgmlType.values()) {
+            if (type.kernel() == null || type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16) {
+                continue;
             }
-        });
+            checkInvariance(type, random, "seed " + seed);
+        }
+        for (GgmlType type : new GgmlType[] {GgmlType.F32, GgmlType.F16, GgmlType.BF16}) {
+            checkInvariance(type, random, "seed " + seed);
+        }
+    }
+
+    private static void checkInvariance(GgmlType type, Random random, String where) {
+        int rows = 40 + random.nextInt(9);
+        int n = type.blockSize() == 256 ? 512 : 96;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment data = arena.allocate(type.bytesFor((long) n * rows));
+            BlockSamples.Type model = BlockSamples.of(type);
+            if (model != null) {
+                BlockSamples.fill(model, random, data, n * rows / type.blockSize());
+            } else {
+                for (long i = 0; i < (long) n * rows; i++) {
+                    FloatKernelTest.Case.valueOf(type.name()).write(random, data, i);
+                }
+            }
+            Tensor w = new Tensor("w", type, new long[] {n, rows}, data);
+            float[] token = BlockKernelTest.activations(random, n);
+            float[] alone = new float[rows];
+            MatMul.apply(w, token, 1, alone, new PreparedActivations());
+            for (int batch : new int[] {2, 5, 16, 17, 33, 64}) {
+                int place = random.nextInt(batch);
+                float[] x = BlockKernelTest.activations(random, n * batch);
+                System.arraycopy(token, 0, x, place * n, n);
+                float[] out = new float[rows * batch];
+                MatMul.apply(w, x, batch, out, new PreparedActivations());
+                for (int r = 0; r < rows; r++) {
+                    assertEquals(Float.floatToRawIntBits(alone[r]), Float.floatToRawIntBits(out[place * rows + r]),
+                            where + ", " + type + ": row " + r + " alone " + alone[r] + ", at " + place + " of a batch of "
+                                    + batch + " " + out[place * rows + r]);
+                }
+            }
+        }
     }
 
     private static void check(GgmlType type, int rows, int n, int batch, Random random, String where,

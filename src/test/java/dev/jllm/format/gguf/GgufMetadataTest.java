@@ -259,14 +259,14 @@ class GgufMetadataTest {
     void aKnownTypeWithoutKernelLoadsAndFailsOnlyWhenComputing() {
         TestGguf g = TestGguf.tinyLlama();
         long offset = g.alignData();
-        g.tensor("blk.0.ffn_up.weight", GgmlType.Q6_K.id, offset, 256, 1).data(new byte[GgmlType.Q6_K.blockBytes]);
-        try (ModelFile model = GgufReader.load(g.write(dir.resolve("q6k.gguf")))) {
+        g.tensor("blk.0.ffn_up.weight", GgmlType.IQ3_S.id, offset, 256, 1).data(new byte[GgmlType.IQ3_S.blockBytes]);
+        try (ModelFile model = GgufReader.load(g.write(dir.resolve("iq3s.gguf")))) {
             Tensor t = model.tensor("blk.0.ffn_up.weight");
-            assertEquals(GgmlType.Q6_K, t.type());
-            assertEquals(210, t.byteSize());
+            assertEquals(GgmlType.IQ3_S, t.type());
+            assertEquals(110, t.byteSize());
             UnsupportedOperationException e =
                     assertThrows(UnsupportedOperationException.class, t::kernel);
-            assertTrue(e.getMessage().contains("Q6_K"), e.getMessage());
+            assertTrue(e.getMessage().contains("IQ3_S"), e.getMessage());
         }
     }
 }
