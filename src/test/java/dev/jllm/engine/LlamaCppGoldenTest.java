@@ -61,43 +61,47 @@ class LlamaCppGoldenTest {
     }
 
     /*
-     * Tolerances. After each prompt, the issue's: every F32 logit within 1e-3, the quantized top 5 within 0.05 (same
-     * tokens). At the 200 teacher-forced steps after it, wider ones, because the issue's cannot be held there without
-     * bit-identical arithmetic to ggml's compiled kernels: llama.cpp rounds every cached key and value to FP16 and (for
-     * Q8_0/Q4_0 weights) every activation to 8 bits, so a last-bit difference anywhere sometimes lands a value on the
-     * other side of a rounding boundary, and such a flip stays in the cache and moves all later logits. jllm follows
-     * ggml's formats, rounding and summation order (the logits after the prompt agree within 4e-5 for F32 and 5e-5
-     * for Q8_0/Q4_0), and several runs stay exact for all 200 steps (Q8_0 p1 and p2, Q4_0 p2: within 5e-5), but the
-     * others drift after a flip. Measured worst differences over the steps (2026-11-22): F32 0.0038 / 0.0021 / 0.011;
-     * Q8_0 0.00005 / 0.00005 / 0.17; Q4_0 0.13 / 0.00005 / 0.14. Changing only the summation order of jllm's own F32
-     * products (float vs double) moves its F32 logits by up to 0.0055 over the same steps: the drift is the arithmetic,
-     * not a modelling error. The step tolerances below bound that drift; a real error (a wrong layout, scale or
-     * rounding rule) is off by whole units from the first step.
+     * Tolerances. jllm rounds as llama.cpp's CPU backend rounds (keys, values, queries and softmax weights to FP16 for
+     * the attention over the FP16 cache; for Q8_0/Q4_0 weights every activation to 8-bit blocks) and sums in ggml's
+     * order, so until a rounding flip its logits are llama.cpp's to the six digits the golden files print: within 8e-5
+     * for F32 (the printing alone allows 5e-5 at logits of 10 to 20; some F32 sums differ from ggml's in the last bit)
+     * and 5e-5 for Q8_0 and Q4_0, after the prompt and at every step before the flip (measured 2026-12-03). Each run is
+     * held to EXACT there, ten times tighter than the 1e-3 (F32) and twenty times than the 0.05 (quantized) that the
+     * issue asked for.
+     *
+     * A rounding flip: a value that lies within a last-bit difference of a rounding boundary (halfway between two FP16
+     * numbers, or between two 8-bit steps of an activation block) rounds one way in llama.cpp and the other in jllm.
+     * A flipped key or value stays in the cache, and a flipped query, softmax weight or activation moves the keys and
+     * values of the later layers at that position, so every later logit moves. Detection: the first step at which one
+     * of llama.cpp's five logits is more than EXACT from jllm's. It is a jump, not a slow drift: the error goes from at
+     * most 8e-5 to at least 4.8e-4 (F32) or 3.5e-2 (quantized) in one step, and any threshold from 1e-4 to 4.7e-4 finds
+     * the same step. One flip is pinned down: F32 p3's at step 58 is layer 0's query value 58 at position 62, which in
+     * jllm lies exactly halfway between two FP16 numbers; rounded the other way, jllm follows llama.cpp to the printed
+     * digits up to step 98. No single query, key or value rounding at the flip's position explains the others, so they
+     * are in a softmax weight or (Q8_0, Q4_0) an 8-bit activation, which are not exposed to look at.
+     *
+     * After the flip the logits drift by up to (measured, 2026-12-03) F32 0.0041 / 0.0020 / 0.011 (p1 / p2 / p3), Q8_0
+     * p3 0.17, Q4_0 p1 0.092 and p3 0.14; Q8_0 p1 and p2 and Q4_0 p2 meet no flip in 200 steps. Changing only the
+     * summation order of jllm's own F32 products (float vs double) moves its F32 logits by up to 0.0055 over the same
+     * steps (measured 2026-11-22): the drift is the arithmetic, not a modelling error, which would be off by whole units
+     * from the first step.
+     * DRIFT_F32 and DRIFT_QUANTIZED bound it. A quantized kernel that sums in another order than ggml's moves the
+     * flips (earlier flips fail the test): measure the first flips and the drift again and update them here.
      */
-    static final double F32_STEP_TOLERANCE = 0.02;
-    static final double QUANTIZED_STEP_TOLERANCE = 0.25;
+    static final double EXACT = 1e-4;
+    static final double DRIFT_F32 = 0.02;
+    static final double DRIFT_QUANTIZED = 0.25;
 
-    @ParameterizedTest
-    @CsvSource({"1", "2", "3"})
-    void teacherForcedF32LogitsMatchLlamaCpp(int prompt) {
-        Path file = SharedData.golden("llamacpp_f32_p" + prompt + ".json");
-        TeacherForcing.check(f32, SharedData.json(file), 1e-3, F32_STEP_TOLERANCE, false, true, 256);
-    }
-
-    @ParameterizedTest
+    /** The first rounding flip of each run, measured 2026-12-03 (200: none in the 200 steps). */
+    @ParameterizedTest(name = "{0} p{1}: first flip at step {2}")
     @CsvSource({
-        "q8_0-mixed, 1", "q8_0-mixed, 2", "q8_0-mixed, 3",
-        "q4_0-mixed, 1", "q4_0-mixed, 2", "q4_0-mixed, 3"})
-    void teacherForcedQuantizedLogitsMatchLlamaCpp(String type, int prompt) {
+        "f32, 1, 146", "f32, 2, 8", "f32, 3, 58",
+        "q8_0-mixed, 1, 200", "q8_0-mixed, 2, 200", "q8_0-mixed, 3, 193",
+        "q4_0-mixed, 1, 187", "q4_0-mixed, 2, 200", "q4_0-mixed, 3, 16"})
+    void teacherForcedLogitsMatchLlamaCppUntilTheFirstFlip(String type, int prompt, int firstFlip) {
         Path file = SharedData.golden("llamacpp_" + type + "_p" + prompt + ".json");
-        TeacherForcing.check(model(type), SharedData.json(file), 0.05, QUANTIZED_STEP_TOLERANCE, true, false, 256);
-    }
-
-    /** Runs that stay on llama.cpp's rounding for all 200 steps are held to the issue's 0.05 at every step. */
-    @ParameterizedTest
-    @CsvSource({"q8_0-mixed, 1", "q8_0-mixed, 2", "q4_0-mixed, 2"})
-    void quantizedRunsWithoutFlipsMeetTheIssueToleranceAtEveryStep(String type, int prompt) {
-        Path file = SharedData.golden("llamacpp_" + type + "_p" + prompt + ".json");
-        TeacherForcing.check(model(type), SharedData.json(file), 0.05, 0.05, false, false, 256);
+        boolean quantized = !type.equals("f32");
+        TeacherForcing.checkSplitAtFirstFlip(model(type), SharedData.json(file), EXACT, firstFlip,
+                quantized ? DRIFT_QUANTIZED : DRIFT_F32, quantized, 256);
     }
 }

@@ -87,6 +87,67 @@ final class TeacherForcing {
     }
 
     /**
+     * Teacher forcing split at the run's first rounding flip. After the prompt every logit, and at each step before
+     * {@code firstFlip} llama.cpp's five tokens with their logits, are within {@code exactTolerance}; from that step on
+     * the five logits are within {@code driftTolerance} (with {@code allowTies}, a token tied with llama.cpp's fifth
+     * may stand in for it). The flip is detected as the first step at which one of llama.cpp's five logits is more than
+     * {@code exactTolerance} from ours, and must be the step given ({@code steps.size()} when none is): a run that
+     * flips earlier fails, and one that flips later (or never) asks for its measured step to be updated.
+     */
+    static void checkSplitAtFirstFlip(Model model, JsonNode golden, double exactTolerance, int firstFlip,
+            double driftTolerance, boolean allowTies, int contextSize) {
+        int vocab = model.config().vocabSize();
+        Session session = model.newSession(SessionOptions.defaults(contextSize));
+        float[] logits = session.append(SharedData.ints(golden.get("prompt_ids")));
+        JsonNode after = golden.get("logits_after_prompt");
+        assertEquals(vocab, after.size(), "logits_after_prompt length");
+        for (int i = 0; i < vocab; i++) {
+            double expected = after.get(i).asDouble();
+            if (Math.abs(logits[i] - expected) > exactTolerance) {
+                fail("after the prompt, logit of token " + i + " is " + logits[i] + ", llama.cpp " + expected
+                        + " (tolerance " + exactTolerance + ")");
+            }
+        }
+        JsonNode steps = golden.get("steps");
+        int detected = steps.size();
+        double worstBefore = 0;
+        double worstAfter = 0;
+        for (int s = 0; s < steps.size(); s++) {
+            JsonNode top = steps.get(s).get("top5");
+            int[] ids = new int[top.size()];
+            float[] values = new float[vocab];
+            double error = 0;
+            for (int k = 0; k < ids.length; k++) {
+                ids[k] = top.get(k).get(0).asInt();
+                values[ids[k]] = (float) top.get(k).get(1).asDouble();
+                error = Math.max(error, Math.abs(logits[ids[k]] - top.get(k).get(1).asDouble()));
+            }
+            if (error > exactTolerance && detected == steps.size()) {
+                detected = s;
+            }
+            String where = "step " + s + " (pos " + steps.get(s).get("pos").asInt() + ")";
+            if (s < firstFlip) {
+                if (error > exactTolerance) {
+                    fail(where + ": a logit is " + error + " from llama.cpp's, more than " + exactTolerance
+                            + ", before the run's measured first rounding flip at step " + firstFlip);
+                }
+                compareTop5(logits, ids, values, exactTolerance, where, false);
+                worstBefore = Math.max(worstBefore, error);
+            } else {
+                compareTop5(logits, ids, values, driftTolerance, where + ", after the first flip", allowTies);
+                worstAfter = Math.max(worstAfter, error);
+            }
+            if (s + 1 < steps.size()) {
+                logits = session.append(steps.get(s).get("id").asInt());
+            }
+        }
+        System.out.printf("teacher forcing %s \"%s\": first flip at step %d, worst %.2g before it, %.3g after%n",
+                golden.get("model").asText(), golden.get("prompt").asText(), detected, worstBefore, worstAfter);
+        assertEquals(firstFlip, detected, "the first step more than " + exactTolerance + " from llama.cpp (the first"
+                + " rounding flip) moved from the measured step " + firstFlip + "; measure again and update it");
+    }
+
+    /**
      * Our five largest logits are llama.cpp's five tokens, each within the tolerance. With {@code allowTies}, a token
      * of ours may stand in for one of theirs only when it is tied with their fifth within the tolerance (its logit at
      * most their fifth value plus the tolerance): near-equal logits may swap places under any rounding difference.
