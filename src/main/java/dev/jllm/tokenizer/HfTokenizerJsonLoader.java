@@ -91,6 +91,12 @@ public final class HfTokenizerJsonLoader {
             maxId = Math.max(maxId, id);
         }
         int size = maxId + 1;
+        // Gaps get placeholders (below); a few are normal, but an id far past the tokens listed would make the
+        // arrays and placeholders many times the size of the file.
+        if (size - texts.size() > texts.size() + 1024) {
+            throw malformed(file, "ids run up to " + maxId + " but only " + texts.size()
+                    + " tokens are given (expected ids without large gaps)");
+        }
         String[] tokens = new String[size];
         int[] types = new int[size];
         for (int id = 0; id < size; id++) {
