@@ -123,10 +123,14 @@ final class JinjaEngine {
      * Per-render state: the clock, the variables passed as None, the first failure of our own hooks, and what the
      * rendering has used of {@link TemplateLimits}.
      */
+    private static final com.sun.management.ThreadMXBean ALLOCATIONS =
+            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+
     private static final class RenderState {
         final LocalDateTime now;
         final java.util.Set<String> noneVariables;
         final long deadline = System.nanoTime() + TemplateLimits.MAX_TIME.toNanos();
+        final long allocatedBefore = ALLOCATIONS.getCurrentThreadAllocatedBytes();
         RenderFailure failure;
         int jinjavaErrorsBefore;
         long loopIterations;
@@ -142,6 +146,11 @@ final class JinjaEngine {
         void check() {
             if (exceeded == null && System.nanoTime() - deadline > 0) {
                 exceed("rendering time (" + TemplateLimits.MAX_TIME.toMillis() / 1000.0 + " s)", "the template ran longer");
+            }
+            if (exceeded == null
+                    && ALLOCATIONS.getCurrentThreadAllocatedBytes() - allocatedBefore > TemplateLimits.MAX_ALLOCATED_BYTES) {
+                exceed("heap allocated (" + (TemplateLimits.MAX_ALLOCATED_BYTES >> 20) + " MiB)",
+                        "the rendering allocated more");
             }
             if (exceeded != null) {
                 throw exceeded;

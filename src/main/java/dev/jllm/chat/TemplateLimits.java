@@ -27,6 +27,12 @@ public final class TemplateLimits {
     public static final long MAX_BUILT_TOTAL = 64_000_000;
     /** Iterations of all {@code for} loops of one rendering together. */
     public static final long MAX_LOOP_ITERATIONS = 1_000_000;
+    /**
+     * Heap allocated by one rendering (the rendering thread's count, which bounds its peak heap from above): the
+     * interpreter's own work per loop step is not a string or list the template builds, so a long loop over a large
+     * body churns memory that {@link #MAX_BUILT_TOTAL} does not see. Checked at every step the other bounds are.
+     */
+    public static final long MAX_ALLOCATED_BYTES = 256L << 20;
     /** Wall time of one rendering. */
     public static final Duration MAX_TIME = Duration.ofSeconds(5);
 
