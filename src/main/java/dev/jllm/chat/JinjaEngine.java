@@ -298,6 +298,34 @@ final class JinjaEngine {
      * null for None); {@code strftime_now} reads {@code now}.
      */
     String render(String source, Map<String, Object> variables, LocalDateTime now) throws RenderFailure {
+        if (!Thread.currentThread().isVirtual()) {
+            return renderHere(source, variables, now);
+        }
+        // The heap bound reads the rendering thread's allocation count, which the JVM keeps for platform threads only
+        // (a virtual thread reads -1): the server's request threads hand the rendering to one.
+        java.util.concurrent.Future<String> rendering = RENDERERS.submit(() -> renderHere(source, variables, now));
+        try {
+            return rendering.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            switch (e.getCause()) {
+                case RenderFailure f -> throw f;
+                case RuntimeException r -> throw r;
+                case Error r -> throw r;
+                default -> throw new IllegalStateException(e.getCause());
+            }
+        } catch (InterruptedException e) {
+            rendering.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new RenderFailure(FailureKind.LIMIT, "the rendering was interrupted");
+        }
+    }
+
+    /** Platform threads for renderings asked for on virtual threads; idle ones end after a minute. */
+    private static final java.util.concurrent.ExecutorService RENDERERS =
+            java.util.concurrent.Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("jllm-template-", 0)
+                    .factory());
+
+    private String renderHere(String source, Map<String, Object> variables, LocalDateTime now) throws RenderFailure {
         if (source.length() > TemplateLimits.MAX_SOURCE_CHARS) {
             throw new RenderFailure(FailureKind.LIMIT, "exceeds the bound on template size (" + TemplateLimits.MAX_SOURCE_CHARS
                     + " characters): the source has " + source.length());

@@ -63,6 +63,22 @@ class TemplateBoundsTest {
         assertTrue(!e.getMessage().contains("\n"), "one line");
     }
 
+    /**
+     * A long loop whose body builds almost nothing the size bounds count (a two-entry mapping per step) but churns the
+     * interpreter's own objects: the heap bound stops it, also when the rendering is asked for on a virtual thread
+     * (the server's request threads), whose allocations the JVM does not count.
+     */
+    @Test
+    void theHeapARenderingAllocatesIsBoundedOnPlatformAndVirtualThreads() throws Exception {
+        String churn = "{% for i in range(1000) %}{% for j in range(999) %}{% set x = {'a': i, 'b': j, 'c': [i, j]} %}"
+                + "{% set y = x.a + x.b + x.c|length %}{% endfor %}{% endfor %}";
+        ChatTemplateException onPlatform = failure(churn);
+        assertTrue(onPlatform.getMessage().contains("exceeds the bound on heap allocated"), onPlatform.getMessage());
+        ChatTemplateException[] onVirtual = new ChatTemplateException[1];
+        Thread.ofVirtual().start(() -> onVirtual[0] = failure(churn)).join();
+        assertEquals(onPlatform.getMessage(), onVirtual[0].getMessage());
+    }
+
     @Test
     void nestingIsBoundedBeforeParsing() {
         String parentheses = "{{ " + "(".repeat(3000) + "1" + ")".repeat(3000) + " }}";
