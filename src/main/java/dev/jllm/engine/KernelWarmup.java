@@ -35,7 +35,9 @@ final class KernelWarmup {
     private static final int HIDDEN = 256;
     private static final int VOCAB = 256;
     /** Tokens in the miniature's prompt batch (any batch of two or more takes the batched kernel paths). */
-    private static final int PROMPT = 4;
+    private static final int PROMPT = 5;
+    /** Single-token steps after the prompt batch in each round. */
+    private static final int DECODE_STEPS = 3;
     /** A model with fewer weights per layer than this many miniatures compiles fast enough on its own prompt. */
     private static final int MIN_GAIN = 4;
     /** Rounds that must pass without a new best time (by {@link #IMPROVEMENT}) before the JIT counts as done. */
@@ -199,7 +201,10 @@ final class KernelWarmup {
         into.put(name, new Tensor(name, t.type(), shape, t.data().asSlice(0, t.type().bytesFor(values)), order));
     }
 
-    /** One round: a prompt batch, then a single token, as a generation's first steps (FP16 KV cache, the default). */
+    /**
+     * One round: a prompt batch, then single tokens, as a generation's first steps (FP16 KV cache, the default). The
+     * single-token steps cost little and run the decoding kernels' short loops often enough for C2 to take them up.
+     */
     static void round(Llama mini) {
         LlamaConfig c = mini.config();
         int[] prompt = new int[PROMPT];
@@ -208,6 +213,8 @@ final class KernelWarmup {
         }
         KvCache cache = new KvCache(c, 1, c.contextLength(), KvCache.Type.F16);
         mini.forward(Batch.ofSequence(0, prompt, 0, false), cache);
-        mini.forward(Batch.ofSequence(0, new int[] {prompt[0]}, PROMPT, true), cache);
+        for (int step = 0; step < DECODE_STEPS; step++) {
+            mini.forward(Batch.ofSequence(0, new int[] {prompt[step]}, PROMPT + step, true), cache);
+        }
     }
 }
