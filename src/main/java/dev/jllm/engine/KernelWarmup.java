@@ -62,7 +62,12 @@ final class KernelWarmup {
 
     /** Starts warming up for {@code file}'s model; null when that model gets no miniature (see {@link #miniature}). */
     static KernelWarmup start(ModelFile file) {
-        Llama mini = miniature(file);
+        Llama mini;
+        try {
+            mini = miniature(file);
+        } catch (RuntimeException e) {
+            return null; // a model the miniature's checks do not foresee runs cold, as before
+        }
         if (mini == null) {
             return null;
         }
@@ -139,8 +144,8 @@ final class KernelWarmup {
         for (Tensor t : real.values()) {
             block = Math.max(block, t.type().blockSize());
         }
-        // One key/value head shared by at least two query heads (grouped-query attention's indexing), as many query
-        // heads as make whole blocks of the attention output's rows.
+        // One key/value head, shared by two query heads when the model groups them (grouped-query attention's
+        // indexing), or by more where that many make whole blocks of the attention output's rows.
         int heads = Math.min(2, c.heads() / c.kvHeads());
         while ((long) heads * c.headDim() % block != 0 && heads < c.heads()) {
             heads++;
