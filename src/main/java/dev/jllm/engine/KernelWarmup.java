@@ -54,6 +54,7 @@ final class KernelWarmup {
     private volatile int rounds;
     private volatile long nanos;
     private volatile Throwable failure;
+    private volatile boolean stopped;
 
     private KernelWarmup(Llama miniature) {
         this.miniature = miniature;
@@ -92,6 +93,12 @@ final class KernelWarmup {
         }
     }
 
+    /** Ends the warm-up after its current round (for a model being closed: the miniature reads the model's memory). */
+    void stop() {
+        stopped = true;
+        await();
+    }
+
     int rounds() {
         return rounds;
     }
@@ -111,7 +118,7 @@ final class KernelWarmup {
             long first = 0;
             long best = Long.MAX_VALUE;
             int sinceBest = 0;
-            while (System.nanoTime() - start < MAX_NANOS) {
+            while (!stopped && System.nanoTime() - start < MAX_NANOS) {
                 long t0 = System.nanoTime();
                 round(miniature);
                 long t = System.nanoTime() - t0;

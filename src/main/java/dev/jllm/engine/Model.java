@@ -190,6 +190,13 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        KernelWarmup w;
+        synchronized (this) {
+            w = warmup;
+        }
+        if (w != null) {
+            w.stop();
+        }
         file.close();
     }
 }

@@ -121,6 +121,23 @@ class KernelWarmupTest {
     }
 
     @Test
+    void closingTheModelEndsTheWarmUpFirst() throws IOException {
+        Path file = synth(new QuantMix.Uniform(GgmlType.Q4_0), "close.gguf");
+        String property = System.getProperty("jllm.warmup");
+        Model model = Model.load(file, null);
+        try {
+            System.clearProperty("jllm.warmup");
+            model.startWarmUp();
+        } finally {
+            model.close(); // at once: the warm-up reads the model's mapped memory, which closing unmaps
+            restore(property);
+        }
+        String done = model.awaitWarmUp();
+        assertNotNull(done);
+        assertTrue(done.matches("\\d+ rounds in \\d+ ms"), "ended by the close, not by a failure: " + done);
+    }
+
+    @Test
     void thePropertyTurnsItOff() throws IOException {
         Path file = synth(new QuantMix.Uniform(GgmlType.Q8_0), "off.gguf");
         String property = System.getProperty("jllm.warmup");
