@@ -94,6 +94,7 @@ final class BenchCommand extends IoCommand implements Runnable {
         }
         long started = System.nanoTime();
         try (Model model = modelOptions.open()) {
+            model.startWarmUp();
             int needed = 1;
             for (int p : prompts) {
                 needed = Math.max(needed, p);
@@ -108,6 +109,7 @@ final class BenchCommand extends IoCommand implements Runnable {
             Session session = model.newSession(SessionOptions.defaults(ctx).withCacheType(modelOptions.cacheType()));
             List<Result> results = new ArrayList<>();
             double[] ttftMs = {Double.NaN};
+            model.awaitWarmUp(); // before the thread pool changes
             // As llama-bench: every combination, thread counts outermost, prompt tests before generation tests.
             for (int t : threadCounts != null ? threadCounts : new int[] {Parallel.get().threads()}) {
                 ModelOptions.useThreads(t, err);

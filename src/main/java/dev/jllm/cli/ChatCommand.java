@@ -77,10 +77,15 @@ final class ChatCommand extends IoCommand implements Runnable {
             description = "Wait this long after each streamed piece (for demonstrations and tests of Ctrl-C).")
     int streamDelayMillis;
 
+    /** The model being chatted with (its warm-up is awaited before each answer). */
+    private Model model;
+
     @Override
     public void run() {
         GenerateCommand.checkMaxTokens(maxTokens);
         try (Model model = modelOptions.load()) {
+            model.startWarmUp();
+            this.model = model;
             ChatTemplate template = chatTemplateOptions.resolve(model.file());
             int ctx = modelOptions.contextSize(model, err);
             Session session = model.newSession(new SessionOptions(ctx, SessionOptions.Prefill.BATCH, true,
@@ -185,6 +190,10 @@ final class ChatCommand extends IoCommand implements Runnable {
 
     /** Answers one message; false (after a notice) when it got no answer. */
     private boolean answer(ChatSession chat, String text, PrintStream screen, BooleanSupplier interrupted) {
+        String warmup = model.awaitWarmUp();
+        if (warmup != null && modelOptions.verbose && warmup.contains("ended by")) {
+            err.println("jllm: warm-up: " + warmup);
+        }
         try {
             ChatSession.Reply reply = chat.respond(text, piece -> {
                 screen.print(piece);

@@ -125,6 +125,7 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
         String promptText = promptText();
         try (Model model = modelOptions.load()) {
             Timeline.mark("loaded");
+            model.startWarmUp();
             int ctx = modelOptions.contextSize(model, err);
             SamplerOptions sampling = samplingOptions.toSamplerOptions(model.config().vocabSize());
             if (modelOptions.verbose) {
@@ -138,6 +139,11 @@ final class GenerateCommand extends IoCommand implements Callable<Integer> {
                     parseSpecial || asChat, ignoreEos, stops, topProbabilities);
             boolean stream = format == OutputFormat.text;
             Generation g;
+            String warmup = model.awaitWarmUp();
+            Timeline.mark("warm");
+            if (warmup != null && (Timeline.ENABLED || modelOptions.verbose && warmup.contains("ended by"))) {
+                err.println("jllm: warm-up: " + warmup);
+            }
             try {
                 g = Generator.generate(model, session, text, options, stream ? this::print : null);
             } catch (OutputFailed e) {

@@ -26,6 +26,10 @@ public final class Model implements AutoCloseable {
     private final Llama llama;
     private final TokenizerSpec tokenizerSpec;
     private Tokenizer tokenizer;
+    private KernelWarmup warmup;
+
+    /** The longest context {@link #defaultContextSize} gives. */
+    static final int MAX_DEFAULT_CONTEXT = 4096;
 
     private Model(ModelFile file, TokenizerSpec tokenizerSpec) {
         this.file = file;
@@ -128,7 +132,7 @@ public final class Model implements AutoCloseable {
 
     /** The context used when none is asked for: the model's, capped at 4096 to keep the KV cache modest. */
     public int defaultContextSize() {
-        return Math.min(config().contextLength(), 4096);
+        return Math.min(config().contextLength(), MAX_DEFAULT_CONTEXT);
     }
 
     /** A KV cache for several sequences at once, for {@link #forward}. */
@@ -149,6 +153,36 @@ public final class Model implements AutoCloseable {
         return llama.forwardHidden(batch, cache);
     }
 
+    /**
+     * Starts compiling the forward pass in the background, on a miniature of this model (see {@link KernelWarmup}),
+     * so that the first prompt runs compiled code: call it right after loading, and {@link #awaitWarmUp} before the
+     * first forward pass. Does nothing for a model too small to gain, when called again, or when the system property
+     * {@code jllm.warmup} is {@code false}. Results do not depend on it: the miniature shares no state with the model.
+     */
+    public synchronized void startWarmUp() {
+        if (warmup == null && !"false".equals(System.getProperty("jllm.warmup"))) {
+            warmup = KernelWarmup.start(file);
+        }
+    }
+
+    /**
+     * Waits for the warm-up {@link #startWarmUp} began (a few seconds at most) and says what it did, e.g.
+     * {@code 23 rounds in 812 ms}; null when there was none. A warm-up that failed only ended early: its failure is
+     * appended for {@code --verbose}.
+     */
+    public String awaitWarmUp() {
+        KernelWarmup w;
+        synchronized (this) {
+            w = warmup;
+        }
+        if (w == null) {
+            return null;
+        }
+        w.await();
+        String done = w.rounds() + " rounds in " + w.nanos() / 1_000_000 + " ms";
+        return w.failure() == null ? done : done + ", ended by " + w.failure();
+    }
+
     /** Watches the activations of later forward passes (for dumps); null stops watching. */
     public void setActivationObserver(dev.jllm.model.ActivationObserver observer) {
         llama.setObserver(observer);
@@ -156,6 +190,13 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        KernelWarmup w;
+        synchronized (this) {
+            w = warmup;
+        }
+        if (w != null) {
+            w.stop();
+        }
         file.close();
     }
 }

@@ -102,4 +102,110 @@ class LauncherTest {
         assertTrue(err.lines().allMatch(l -> l.startsWith("WARNING: Using incubator modules")),
                 "only the notice the launcher filters out: " + err);
     }
+
+    /**
+     * The AOT cache: made once per jar (and JDK) by a training run, used by the runs of that jar only, remade when the
+     * jar is rebuilt (the JVM itself would load a stale cache's classes), and never retried after a failed training
+     * until the next build. Checked on a fake JDK whose java logs its arguments and writes the cache a training run asks
+     * for (unless told to fail).
+     */
+    @Test
+    void anAotCacheIsMadeOncePerJarAndUsedOnlyByIt() throws Exception {
+        Path launcher = fakeInstall(new byte[0]);
+        Path jdk = dir.resolve("jdk");
+        Files.createDirectories(jdk.resolve("lib"));
+        Files.write(jdk.resolve("lib/modules"), new byte[] {1});
+        Files.writeString(jdk.resolve("bin/java"), """
+                #!/usr/bin/env bash
+                log="$(dirname "$0")/../../calls.txt"
+                printf '%s\n' "$@" >> "$log"
+                echo '--' >> "$log"
+                for a in "$@"; do
+                  case "$a" in
+                    -XX:AOTCacheOutput=*)
+                      [[ -f "$(dirname "$0")/../../fail-training" ]] && exit 1
+                      echo cache > "${a#-XX:AOTCacheOutput=}" ;;
+                  esac
+                done
+                exit 0
+                """);
+        Path calls = dir.resolve("calls.txt");
+
+        run(List.of("bash", launcher.toString(), "tokenize"));
+        List<List<String>> first = calls(calls);
+        assertEquals(2, first.size(), "a training run, then the run: " + first);
+        String output = first.get(0).stream().filter(a -> a.startsWith("-XX:AOTCacheOutput=")).findFirst().orElseThrow();
+        assertTrue(first.get(0).contains("generate"), "the training generates with the bundled model");
+        List<Path> caches = caches();
+        assertEquals(1, caches.size(), caches.toString());
+        assertTrue(output.startsWith("-XX:AOTCacheOutput=" + caches.get(0)), "written beside, then renamed: " + output);
+        assertTrue(first.get(1).contains("-XX:AOTCache=" + caches.get(0)), first.get(1).toString());
+        assertEquals("tokenize", first.get(1).get(first.get(1).size() - 1));
+
+        Files.delete(calls);
+        run(List.of("bash", launcher.toString(), "tokenize"));
+        List<List<String>> second = calls(calls);
+        assertEquals(1, second.size(), "no second training: " + second);
+        assertTrue(second.get(0).contains("-XX:AOTCache=" + caches.get(0)), second.get(0).toString());
+
+        // A rebuilt jar: the old cache is removed and never handed to the JVM; a new one is made for the new jar.
+        Files.write(dir.resolve("target/jllm.jar"), new byte[] {1, 2, 3});
+        Files.delete(calls);
+        run(List.of("bash", launcher.toString(), "tokenize"));
+        List<List<String>> rebuilt = calls(calls);
+        assertEquals(2, rebuilt.size(), rebuilt.toString());
+        List<Path> newCaches = caches();
+        assertEquals(1, newCaches.size(), newCaches.toString());
+        assertFalse(newCaches.equals(caches), "a new name for the new jar");
+        assertFalse(String.join(" ", rebuilt.get(1)).contains(caches.get(0).toString()), rebuilt.get(1).toString());
+        assertTrue(rebuilt.get(1).contains("-XX:AOTCache=" + newCaches.get(0)), rebuilt.get(1).toString());
+
+        // A training that fails: the run goes on without a cache, and the next run does not train again.
+        Files.writeString(dir.resolve("fail-training"), "");
+        Files.write(dir.resolve("target/jllm.jar"), new byte[] {4, 5, 6, 7});
+        Files.delete(calls);
+        run(List.of("bash", launcher.toString(), "tokenize"));
+        run(List.of("bash", launcher.toString(), "tokenize"));
+        List<List<String>> failing = calls(calls);
+        assertEquals(3, failing.size(), "one training, two runs: " + failing);
+        assertFalse(String.join(" ", failing.get(1)).contains("AOTCache"), failing.get(1).toString());
+        assertFalse(String.join(" ", failing.get(2)).contains("AOTCache"), failing.get(2).toString());
+        assertEquals(List.of(), caches());
+        try (var files = Files.list(dir.resolve("target"))) {
+            assertTrue(files.noneMatch(f -> f.toString().endsWith(".tmp")), "no temporary left behind");
+        }
+
+        // JLLM_AOT=0: neither a training nor a cache.
+        Files.delete(dir.resolve("fail-training"));
+        Files.write(dir.resolve("target/jllm.jar"), new byte[] {8});
+        Files.delete(calls);
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "tokenize")
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().put("JLLM_AOT", "0");
+        assertTrue(pb.start().waitFor(60, TimeUnit.SECONDS));
+        List<List<String>> off = calls(calls);
+        assertEquals(1, off.size(), off.toString());
+        assertFalse(String.join(" ", off.get(0)).contains("AOTCache"), off.get(0).toString());
+    }
+
+    /** The argument lists of the fake java's calls, in order. */
+    private static List<List<String>> calls(Path log) throws IOException {
+        List<List<String>> calls = new ArrayList<>();
+        List<String> current = new ArrayList<>();
+        for (String line : Files.readAllLines(log)) {
+            if (line.equals("--")) {
+                calls.add(current);
+                current = new ArrayList<>();
+            } else {
+                current.add(line);
+            }
+        }
+        return calls;
+    }
+
+    private List<Path> caches() throws IOException {
+        try (var files = Files.list(dir.resolve("target"))) {
+            return files.filter(f -> f.getFileName().toString().matches("jllm-.*\\.aot")).sorted().toList();
+        }
+    }
 }
