@@ -115,9 +115,12 @@ public record MetaParams(int dim, int layers, int heads, int kvHeads, int vocabS
             throw new ModelFormatException(where + ": n_heads " + heads + ", n_kv_heads " + kvHeads + ", head size "
                     + dim / heads + " (expected n_heads a multiple of n_kv_heads and an even head size)");
         }
-        if (!(normEps > 0) || !(theta > 0) || !Float.isFinite(theta) || scaling < 0 || highFreq < 0) {
+        // as floats: 1e48 is a JSON number but an infinite float
+        if (!(normEps > 0) || !Float.isFinite(normEps) || !(theta > 0) || !Float.isFinite(theta) || scaling < 0
+                || !Float.isFinite(scaling) || highFreq < 0 || !Float.isFinite(highFreq)) {
             throw new ModelFormatException(where + ": norm_eps " + normEps + ", rope_theta " + theta
-                    + " (expected positive numbers)");
+                    + ", rope_scaling_factor " + scaling + ", rope_high_freq_factor " + highFreq
+                    + " (expected positive numbers that fit a float; the factors may be 0 for none)");
         }
         if (hidden == 0 && (long) metaHiddenDim(dim, multipleOf, multiplier) > MAX_WIDTH) {
             throw new ModelFormatException(where + ": the feed-forward width derived from dim " + dim
