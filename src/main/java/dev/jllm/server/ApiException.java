@@ -22,7 +22,7 @@ final class ApiException extends RuntimeException {
     final int retryAfterSeconds;
 
     ApiException(int status, String type, String param, String code, String message, int retryAfterSeconds) {
-        super(message);
+        super(dev.jllm.io.Printable.escape(message)); // one line, whatever the request quoted (it is also logged)
         this.status = status;
         this.type = type;
         this.param = param;
