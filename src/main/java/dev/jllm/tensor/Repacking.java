@@ -1,0 +1,81 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Copies Q4_0 and Q8_0 weight matrices, once at load, into the row-group layout of {@link RepackedKernel}, in
+ * off-heap memory of an arena the model owns (never on the Java heap). After that the products read only the copy;
+ * the mapped file's pages of those matrices are not touched again.
+ */
+public final class Repacking {
+
+    private Repacking() {
+    }
+
+    /** Bytes of alignment of a repacked copy (a cache line, and the width of the vectors that read it). */
+    static final long ALIGNMENT = 64;
+
+    /** Whether {@link #repack} applies to {@code t}: a Q4_0 or Q8_0 matrix in row order, on a CPU with AVX-512. */
+    public static boolean applies(Tensor t) {
+        return RepackedKernel.AVAILABLE && t.rowOrder() == null && t.shape().length == 2
+                && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0) && t.rowLength() % 32 == 0;
+    }
+
+    /** Bytes the repacked copy of {@code t} takes (t must be one {@link #applies} to). */
+    public static long bytes(Tensor t) {
+        return kernelFor(t).bytesFor(t.rowCount());
+    }
+
+    private static RepackedKernel kernelFor(Tensor t) {
+        if (!applies(t)) {
+            throw new IllegalArgumentException("tensor " + t.name() + " (" + t.type().name() + ", "
+                    + t.shapeString() + ") cannot be repacked");
+        }
+        return t.type() == GgmlType.Q4_0 ? new RepackedQ4_0(t.rowLength()) : new RepackedQ8_0(t.rowLength());
+    }
+
+    /**
+     * {@code t} copied into {@code arena} in the repacked layout, with the same name and shape; its type is a
+     * {@link RepackedType}. The groups of rows are copied on the thread pool.
+     */
+    public static Tensor repack(Tensor t, Arena arena) {
+        RepackedKernel kernel = kernelFor(t);
+        long rows = t.rowCount();
+        long expected = t.type().bytesFor(t.elementCount());
+        if (t.data().byteSize() < expected) {
+            throw new IllegalArgumentException("tensor " + t.name() + " holds " + t.data().byteSize()
+                    + " bytes, expected " + expected);
+        }
+        MemorySegment copy = arena.allocate(kernel.bytesFor(rows), ALIGNMENT);
+        int groups = Math.toIntExact((rows + RepackedKernel.ROWS - 1) / RepackedKernel.ROWS);
+        MemorySegment from = t.data();
+        Parallel.forRange(groups, (long) RepackedKernel.ROWS * t.rowLength(),
+                (start, end) -> kernel.repackGroups(from, rows, copy, start, end));
+        return new Tensor(t.name(), new RepackedType(kernel), t.shape(), copy);
+    }
+
+    /**
+     * The memory the system can give without swapping, in bytes: Linux's MemAvailable (free memory plus what the page
+     * cache can give back), or else the JVM's view of free physical memory.
+     */
+    public static long availableMemory() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) {
+                    String kb = line.substring("MemAvailable:".length()).replace("kB", "").trim();
+                    return Long.parseLong(kb) * 1024;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or an unusual /proc: fall back to the JVM's figure
+        }
+        var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
+            return sun.getFreeMemorySize();
+        }
+        return Long.MAX_VALUE;
+    }
+}
