@@ -21,12 +21,17 @@ class LlamaCppGoldenTest {
     private static Model f32;
     private static Model q8;
     private static Model q4;
+    /** The same files with {@code --no-repack}: the products in ggml's own summation orders. */
+    private static Model q8Direct;
+    private static Model q4Direct;
 
     @BeforeAll
     static void load() {
         f32 = Model.load(SharedData.model("stories260K-f32.gguf"), null);
         q8 = Model.load(SharedData.model("stories260K-q8_0-mixed.gguf"), null);
         q4 = Model.load(SharedData.model("stories260K-q4_0-mixed.gguf"), null);
+        q8Direct = Model.load(SharedData.model("stories260K-q8_0-mixed.gguf"), null, false);
+        q4Direct = Model.load(SharedData.model("stories260K-q4_0-mixed.gguf"), null, false);
     }
 
     @AfterAll
@@ -34,6 +39,8 @@ class LlamaCppGoldenTest {
         f32.close();
         q8.close();
         q4.close();
+        q8Direct.close();
+        q4Direct.close();
     }
 
     private static Model model(String type) {
@@ -41,6 +48,8 @@ class LlamaCppGoldenTest {
             case "f32" -> f32;
             case "q8_0-mixed" -> q8;
             case "q4_0-mixed" -> q4;
+            case "q8_0-mixed direct" -> q8Direct;
+            case "q4_0-mixed direct" -> q4Direct;
             default -> throw new IllegalArgumentException(type);
         };
     }
@@ -73,6 +82,14 @@ class LlamaCppGoldenTest {
      * products (float vs double) moves its F32 logits by up to 0.0055 over the same steps: the drift is the arithmetic,
      * not a modelling error. The step tolerances below bound that drift; a real error (a wrong layout, scale or
      * rounding rule) is off by whole units from the first step.
+     *
+     * Repacked weights (the default since issue 13; the runs named "direct" are --no-repack) sum every Q8_0 and Q4_0
+     * matrix in one order, per block the exact integer sum then one float FMA per block, where ggml sums Q8_0 (and
+     * Q4_0 matrices whose row count is not a multiple of 8, as here) in eight lanes: the same integers, different
+     * float roundings. After the prompt they still agree within 6e-6 (Q8_0 and Q4_0), but no run stays on llama.cpp's
+     * rounding for all 200 steps; measured worst step differences (2026-12-03): Q8_0 0.185 / 0.149 / 0.174, Q4_0
+     * 0.169 / 0.071 / 0.142, all within the step tolerance below. The issue's 0.05 at every step is therefore held by
+     * the direct runs, which keep ggml's order (Q8_0 p1, p2 and Q4_0 p2 within 5e-5).
      */
     static final double F32_STEP_TOLERANCE = 0.02;
     static final double QUANTIZED_STEP_TOLERANCE = 0.25;
@@ -87,17 +104,22 @@ class LlamaCppGoldenTest {
     @ParameterizedTest
     @CsvSource({
         "q8_0-mixed, 1", "q8_0-mixed, 2", "q8_0-mixed, 3",
-        "q4_0-mixed, 1", "q4_0-mixed, 2", "q4_0-mixed, 3"})
+        "q4_0-mixed, 1", "q4_0-mixed, 2", "q4_0-mixed, 3",
+        "q8_0-mixed direct, 1", "q8_0-mixed direct, 2", "q8_0-mixed direct, 3",
+        "q4_0-mixed direct, 1", "q4_0-mixed direct, 2", "q4_0-mixed direct, 3"})
     void teacherForcedQuantizedLogitsMatchLlamaCpp(String type, int prompt) {
-        Path file = SharedData.golden("llamacpp_" + type + "_p" + prompt + ".json");
+        Path file = SharedData.golden("llamacpp_" + type.replace(" direct", "") + "_p" + prompt + ".json");
         TeacherForcing.check(model(type), SharedData.json(file), 0.05, QUANTIZED_STEP_TOLERANCE, true, false, 256);
     }
 
-    /** Runs that stay on llama.cpp's rounding for all 200 steps are held to the issue's 0.05 at every step. */
+    /**
+     * Runs that stay on llama.cpp's rounding for all 200 steps are held to the issue's 0.05 at every step: with ggml's
+     * summation orders (--no-repack; see the tolerances above for the repacked runs).
+     */
     @ParameterizedTest
-    @CsvSource({"q8_0-mixed, 1", "q8_0-mixed, 2", "q4_0-mixed, 2"})
+    @CsvSource({"q8_0-mixed direct, 1", "q8_0-mixed direct, 2", "q4_0-mixed direct, 2"})
     void quantizedRunsWithoutFlipsMeetTheIssueToleranceAtEveryStep(String type, int prompt) {
-        Path file = SharedData.golden("llamacpp_" + type + "_p" + prompt + ".json");
+        Path file = SharedData.golden("llamacpp_" + type.replace(" direct", "") + "_p" + prompt + ".json");
         TeacherForcing.check(model(type), SharedData.json(file), 0.05, 0.05, false, false, 256);
     }
 }
