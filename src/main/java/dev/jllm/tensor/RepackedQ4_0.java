@@ -41,37 +41,51 @@ final class RepackedQ4_0 extends RepackedKernel {
         return (short) (((y & 0xFF) | ((y >>> 8) & 0xFF00)) ^ 0x8888);
     }
 
+    /**
+     * Per group: the 32 rows' bytes copied to an array (one bulk copy a row), the group's repacked bytes built in
+     * another, copied out in one piece.
+     */
     @Override
     void repackGroups(MemorySegment from, long rows, MemorySegment to, int firstGroup, int endGroup) {
-        long rowBytes = (long) blocks * SOURCE_BLOCK_BYTES;
+        int rowBytes = blocks * SOURCE_BLOCK_BYTES;
+        byte[] in = new byte[ROWS * rowBytes];
+        short[] out = new short[blocks * GROUP_BLOCK_BYTES / 2];
         for (int g = firstGroup; g < endGroup; g++) {
+            int valid = (int) Math.min(ROWS, rows - (long) g * ROWS);
+            if (valid < ROWS) {
+                java.util.Arrays.fill(in, (byte) 0); // padding rows: zero quants and scales
+            }
+            MemorySegment.copy(from, ValueLayout.JAVA_BYTE, (long) g * ROWS * rowBytes, in, 0, valid * rowBytes);
             for (int lane = 0; lane < ROWS; lane++) {
-                long row = (long) g * ROWS + lane;
-                if (row >= rows) {
-                    continue; // the padding rows stay zero (the arena's memory is zeroed)
-                }
-                long src = row * rowBytes;
-                for (int b = 0; b < blocks; b++, src += SOURCE_BLOCK_BYTES) {
-                    long dst = groupBlock(g, b) + 2L * lane;
-                    to.set(KernelVectors.SHORT_LE, dst + SCALES_AT, from.get(KernelVectors.SHORT_LE, src));
-                    long lo = from.get(LONG_LE, src + 2);
-                    long hi = from.get(LONG_LE, src + 10);
+                for (int b = 0; b < blocks; b++) {
+                    int src = lane * rowBytes + b * SOURCE_BLOCK_BYTES;
+                    int dst = b * (GROUP_BLOCK_BYTES / 2) + lane;
+                    out[dst + SCALES_AT / 2] = (short) SHORTS.get(in, src);
+                    long lo = (long) LONGS.get(in, src + 2);
+                    long hi = (long) LONGS.get(in, src + 10);
                     int b0 = (int) lo;
                     int b1 = (int) (lo >>> 32);
                     int b2 = (int) hi;
                     int b3 = (int) (hi >>> 32);
-                    to.set(KernelVectors.SHORT_LE, dst, packNibbles(b0));
-                    to.set(KernelVectors.SHORT_LE, dst + 64, packNibbles(b1));
-                    to.set(KernelVectors.SHORT_LE, dst + 128, packNibbles(b2));
-                    to.set(KernelVectors.SHORT_LE, dst + 192, packNibbles(b3));
-                    to.set(KernelVectors.SHORT_LE, dst + 256, packNibbles(b0 >>> 4));
-                    to.set(KernelVectors.SHORT_LE, dst + 320, packNibbles(b1 >>> 4));
-                    to.set(KernelVectors.SHORT_LE, dst + 384, packNibbles(b2 >>> 4));
-                    to.set(KernelVectors.SHORT_LE, dst + 448, packNibbles(b3 >>> 4));
+                    out[dst] = packNibbles(b0);
+                    out[dst + 32] = packNibbles(b1);
+                    out[dst + 64] = packNibbles(b2);
+                    out[dst + 96] = packNibbles(b3);
+                    out[dst + 128] = packNibbles(b0 >>> 4);
+                    out[dst + 160] = packNibbles(b1 >>> 4);
+                    out[dst + 192] = packNibbles(b2 >>> 4);
+                    out[dst + 224] = packNibbles(b3 >>> 4);
                 }
             }
+            MemorySegment.copy(out, 0, to, KernelVectors.SHORT_LE, groupBlock(g, 0), out.length);
         }
     }
+
+    /** Little-endian views of a byte array, for repacking from a heap copy of the rows. */
+    static final java.lang.invoke.VarHandle SHORTS =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, LE);
+    static final java.lang.invoke.VarHandle LONGS =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, LE);
 
     static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 

@@ -32,30 +32,67 @@ final class RepackedQ8_0 extends RepackedKernel {
         return data.get(ValueLayout.JAVA_BYTE, at + 32L * i + lane);
     }
 
+    /**
+     * Per group: the 32 rows' bytes copied to an array (one bulk copy a row); each block transposed eight rows by
+     * eight values at a time in longs (three rounds of swaps: bytes, pairs, quads) into another array, copied out in
+     * one piece.
+     */
     @Override
     void repackGroups(MemorySegment from, long rows, MemorySegment to, int firstGroup, int endGroup) {
-        long rowBytes = (long) blocks * SOURCE_BLOCK_BYTES;
-        byte[] tile = new byte[ROWS * 32];
-        byte[] transposed = new byte[ROWS * 32];
+        int rowBytes = blocks * SOURCE_BLOCK_BYTES;
+        byte[] in = new byte[ROWS * rowBytes];
+        long[] out = new long[blocks * GROUP_BLOCK_BYTES / 8];
+        long[] m = new long[8];
         for (int g = firstGroup; g < endGroup; g++) {
             int valid = (int) Math.min(ROWS, rows - (long) g * ROWS);
             if (valid < ROWS) {
-                java.util.Arrays.fill(tile, (byte) 0);
+                java.util.Arrays.fill(in, (byte) 0); // padding rows: zero quants and scales
             }
+            MemorySegment.copy(from, ValueLayout.JAVA_BYTE, (long) g * ROWS * rowBytes, in, 0, valid * rowBytes);
             for (int b = 0; b < blocks; b++) {
-                long dst = groupBlock(g, b);
-                long src = (long) g * ROWS * rowBytes + (long) b * SOURCE_BLOCK_BYTES;
-                for (int lane = 0; lane < valid; lane++, src += rowBytes) {
-                    to.set(KernelVectors.SHORT_LE, dst + SCALES_AT + 2L * lane, from.get(KernelVectors.SHORT_LE, src));
-                    MemorySegment.copy(from, ValueLayout.JAVA_BYTE, src + 2, tile, lane * 32, 32);
-                }
-                for (int lane = 0; lane < ROWS; lane++) {
-                    for (int i = 0; i < 32; i++) {
-                        transposed[i * ROWS + lane] = tile[lane * 32 + i];
+                int o = b * (GROUP_BLOCK_BYTES / 8);
+                for (int r0 = 0; r0 < ROWS; r0 += 8) {
+                    int src = r0 * rowBytes + b * SOURCE_BLOCK_BYTES;
+                    long scales0 = 0;
+                    long scales1 = 0;
+                    for (int r = 0; r < 4; r++) {
+                        scales0 |= ((short) RepackedQ4_0.SHORTS.get(in, src + r * rowBytes) & 0xFFFFL) << (16 * r);
+                        scales1 |= ((short) RepackedQ4_0.SHORTS.get(in, src + (r + 4) * rowBytes) & 0xFFFFL)
+                                << (16 * r);
+                    }
+                    out[o + SCALES_AT / 8 + r0 / 4] = scales0;
+                    out[o + SCALES_AT / 8 + r0 / 4 + 1] = scales1;
+                    for (int k = 0; k < 4; k++) {
+                        for (int r = 0; r < 8; r++) {
+                            m[r] = (long) RepackedQ4_0.LONGS.get(in, src + r * rowBytes + 2 + 8 * k);
+                        }
+                        transpose8(m);
+                        for (int c = 0; c < 8; c++) {
+                            out[o + 4 * (8 * k + c) + r0 / 8] = m[c];
+                        }
                     }
                 }
-                MemorySegment.copy(transposed, 0, to, ValueLayout.JAVA_BYTE, dst, ROWS * 32);
             }
+            MemorySegment.copy(out, 0, to, RepackedQ4_0.LONG_LE, groupBlock(g, 0), out.length);
+        }
+    }
+
+    /** Row r's byte c (little-endian) to long c's byte r. */
+    static void transpose8(long[] m) {
+        for (int r = 0; r < 8; r += 2) {
+            long t = ((m[r] >>> 8) ^ m[r + 1]) & 0x00FF00FF00FF00FFL;
+            m[r + 1] ^= t;
+            m[r] ^= t << 8;
+        }
+        for (int r = 0; r < 8; r += (r & 1) == 0 ? 1 : 3) {
+            long t = ((m[r] >>> 16) ^ m[r + 2]) & 0x0000FFFF0000FFFFL;
+            m[r + 2] ^= t;
+            m[r] ^= t << 16;
+        }
+        for (int r = 0; r < 4; r++) {
+            long t = ((m[r] >>> 32) ^ m[r + 4]) & 0x00000000FFFFFFFFL;
+            m[r + 4] ^= t;
+            m[r] ^= t << 32;
         }
     }
 
