@@ -14,7 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Layout: rows in groups of {@link #ROWS}; a group is stored block after block (32 columns each), and one
  * (group, block) holds the 32 rows' quants side by side (the type's own arrangement, see its subclass) followed by
- * their 32 fp16 scales, {@link #scalesAt} bytes in. The last group is padded with zero rows. Groups are
+ * their 32 fp16 scales, {@link #scalesAt} bytes in, in the order of {@link #scaleAt}. The last group is padded
+ * with zero rows. Groups are
  * {@code blocks * groupBlockBytes} bytes apart, a multiple of 64, and the copy starts 64-byte aligned.
  *
  * <p>Arithmetic, for every (row, vector) whatever the batch: per block the exact integer sum of the 32 products of
@@ -26,9 +27,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Work is split as C2 compiles it well: small methods, each with few vector call sites (a method that grows past
  * C2's inlining budget leaves vector operations out of line, and those allocate). Per group of rows and per chunk of
- * {@link #CHUNK_BLOCKS} blocks: the scales to floats once ({@link #scales}), the block sums of up to four vectors at a
- * time, sharing each weight load and unpacking ({@link #blockSums}), then per vector the float steps
- * ({@link #accumulate}), with accumulators kept between chunks in a per-thread array.
+ * {@link #CHUNK_BLOCKS} blocks: the block sums of up to four vectors at a time, sharing each weight load and
+ * unpacking ({@link #blockSums}), then per vector the float steps ({@link #accumulate}), with accumulators kept
+ * between chunks in a per-thread array.
  */
 abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, RepackedQ8_0 {
 
@@ -110,7 +111,6 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
     }
 
     private static final class Scratch {
-        final float[] dw = new float[CHUNK_BLOCKS * ROWS];
         final int[] sums = new int[VECTORS_AT_ONCE * CHUNK_BLOCKS * ROWS];
         float[] acc = new float[0];
     }
@@ -139,12 +139,11 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
             for (int c = 0; c < blocks; c += CHUNK_BLOCKS) {
                 int n = Math.min(CHUNK_BLOCKS, blocks - c);
                 long at = groupBlock(group, c);
-                scales(data, at, n, s.dw);
                 for (int v = 0; v < batch; v += VECTORS_AT_ONCE) {
                     int count = Math.min(VECTORS_AT_ONCE, batch - v);
                     blockSums(data, at, n, xq, v * cols + c * 32, cols, count, s.sums);
                     for (int j = 0; j < count; j++) {
-                        accumulate(s.dw, s.sums, j * CHUNK_BLOCKS * ROWS, xd, (v + j) * blocks + c, n, acc,
+                        accumulate(data, at, s.sums, j * CHUNK_BLOCKS * ROWS, xd, (v + j) * blocks + c, n, acc,
                                 (v + j) * ROWS);
                     }
                 }
@@ -156,36 +155,33 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         }
     }
 
-    /** The 32 rows' scales of blocks {@code [0, n)} from {@code at}, as floats: block k at {@code dw[32k ..]}. */
-    private void scales(MemorySegment data, long at, int n, float[] dw) {
-        for (int k = 0; k < n; k++) {
-            long p = at + (long) k * groupBlockBytes + scalesAt;
-            KernelVectors.halfToFloat((IntVector) ShortVector.fromMemorySegment(S256, data, p, LE)
-                    .convertShape(VectorOperators.S2I, I512, 0)).intoArray(dw, 32 * k);
-            KernelVectors.halfToFloat((IntVector) ShortVector.fromMemorySegment(S256, data, p + 32, LE)
-                    .convertShape(VectorOperators.S2I, I512, 0)).intoArray(dw, 32 * k + 16);
-        }
-    }
-
     /**
-     * {@code acc = fma((float) isum, d_w * d_x, acc)} for blocks {@code [0, n)} of one vector, 32 row lanes: the only
-     * float steps, in block order.
+     * {@code acc = fma((float) isum, d_w * d_x, acc)} for blocks {@code [0, n)} of one vector from the chunk at
+     * {@code at}, 32 row lanes: the only float steps, in block order. The 32 fp16 scales are read as 16 ints, rows
+     * 0..15 in the low halves and 16..31 in the high ones (see {@link #scaleAt}), and widened here: converting them in
+     * a pass of their own costs more than the float steps.
      */
-    private static void accumulate(float[] dw, int[] sums, int sumsAt, float[] xd, int xdAt, int n, float[] acc,
-            int accAt) {
+    private void accumulate(MemorySegment data, long at, int[] sums, int sumsAt, float[] xd, int xdAt, int n,
+            float[] acc, int accAt) {
         FloatVector a0 = FloatVector.fromArray(F512, acc, accAt);
         FloatVector a1 = FloatVector.fromArray(F512, acc, accAt + 16);
         for (int k = 0; k < n; k++) {
             float dx = xd[xdAt + k];
+            IntVector d = IntVector.fromMemorySegment(I512, data, at + (long) k * groupBlockBytes + scalesAt, LE);
             FloatVector s0 = (FloatVector) IntVector.fromArray(I512, sums, sumsAt + 32 * k)
                     .convert(VectorOperators.I2F, 0);
             FloatVector s1 = (FloatVector) IntVector.fromArray(I512, sums, sumsAt + 32 * k + 16)
                     .convert(VectorOperators.I2F, 0);
-            a0 = s0.fma(FloatVector.fromArray(F512, dw, 32 * k).mul(dx), a0);
-            a1 = s1.fma(FloatVector.fromArray(F512, dw, 32 * k + 16).mul(dx), a1);
+            a0 = s0.fma(KernelVectors.halfToFloat(d.and(0xFFFF)).mul(dx), a0);
+            a1 = s1.fma(KernelVectors.halfToFloat(d.lanewise(VectorOperators.LSHR, 16)).mul(dx), a1);
         }
         a0.intoArray(acc, accAt);
         a1.intoArray(acc, accAt + 16);
+    }
+
+    /** Byte offset, from the scales of a (group, block), of row lane r's fp16 scale: rows r and r + 16 share an int. */
+    static int scaleAt(int lane) {
+        return lane < 16 ? 4 * lane : 4 * (lane - 16) + 2;
     }
 
     // ---------------------------------------------------------------- the plain (scalar) operations
@@ -206,7 +202,7 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         for (long e = first; e < first + count; e += 32) {
             long at = locate(e);
             int lane = lane(e / cols);
-            float d = KernelVectors.f16(data, at + scalesAt + 2L * lane);
+            float d = KernelVectors.f16(data, at + scalesAt + scaleAt(lane));
             int o = outOffset + (int) (e - first);
             for (int i = 0; i < 32; i++) {
                 out[o + i] = d * quant(data, at, lane, i);
@@ -222,7 +218,7 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         for (long e = first; e < first + count; e += 32) {
             long at = locate(e);
             int lane = lane(e / cols);
-            float d = KernelVectors.f16(data, at + scalesAt + 2L * lane);
+            float d = KernelVectors.f16(data, at + scalesAt + scaleAt(lane));
             int o = xOffset + (int) (e - first);
             float part = 0f;
             for (int i = 0; i < 32; i++) {
@@ -246,7 +242,7 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         for (long e = first; e < first + count; e += 32) {
             long at = locate(e);
             int lane = lane(e / cols);
-            float d = KernelVectors.f16(data, at + scalesAt + 2L * lane);
+            float d = KernelVectors.f16(data, at + scalesAt + scaleAt(lane));
             int o = xOffset + (int) (e - first);
             int isum = 0;
             for (int i = 0; i < 32; i++) {

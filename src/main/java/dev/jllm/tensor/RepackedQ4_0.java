@@ -9,7 +9,8 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * Q4_0 repacked 32 rows to a group ({@link RepackedKernel}). A (group, block) is 576 bytes: eight 64-byte vectors of
  * 32 shorts, short lane r of vector v holding values 4v .. 4v+3 of row r's block as 4-bit two's complement numbers
- * q - 8 (value 4v + j in bits 4j .. 4j+3), then the 32 rows' fp16 scales. So one shift left and one arithmetic shift
+ * q - 8 (value 4v + j in bits 4j .. 4j+3), then the 32 rows' fp16 scales (in the order of
+ * {@link RepackedKernel#scaleAt}). So one shift left and one arithmetic shift
  * right bring any value to a signed 16-bit lane, and the top one takes the right shift alone.
  *
  * <p>Block sums in 16-bit lanes are exact: |q - 8| <= 8 and |x| <= 127 (an activation is -128 only where the input
@@ -60,7 +61,8 @@ final class RepackedQ4_0 extends RepackedKernel {
                 for (int b = 0; b < blocks; b++) {
                     int src = lane * rowBytes + b * SOURCE_BLOCK_BYTES;
                     int dst = b * (GROUP_BLOCK_BYTES / 2) + lane;
-                    out[dst + SCALES_AT / 2] = (short) SHORTS.get(in, src);
+                    out[b * (GROUP_BLOCK_BYTES / 2) + (SCALES_AT + scaleAt(lane)) / 2] =
+                            (short) SHORTS.get(in, src);
                     long lo = (long) LONGS.get(in, src + 2);
                     long hi = (long) LONGS.get(in, src + 10);
                     int b0 = (int) lo;

@@ -10,7 +10,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Q8_0 repacked 32 rows to a group ({@link RepackedKernel}). A (group, block) is 1088 bytes: for each value i of the
- * block, the 32 rows' int8 quants (byte 32i + r is row r's), then the 32 rows' fp16 scales.
+ * block, the 32 rows' int8 quants (byte 32i + r is row r's), then the 32 rows' fp16 scales (in the order of
+ * {@link RepackedKernel#scaleAt}).
  *
  * <p>Products of two int8 values reach 128 * 127, so a 16-bit lane holds the sum of two of them (at most
  * 2 * 128 * 127 = 32512 with activations in [-127, 127], see {@link RepackedQ4_0}) but not of 32: each pair of
@@ -53,15 +54,12 @@ final class RepackedQ8_0 extends RepackedKernel {
                 int o = b * (GROUP_BLOCK_BYTES / 8);
                 for (int r0 = 0; r0 < ROWS; r0 += 8) {
                     int src = r0 * rowBytes + b * SOURCE_BLOCK_BYTES;
-                    long scales0 = 0;
-                    long scales1 = 0;
-                    for (int r = 0; r < 4; r++) {
-                        scales0 |= ((short) RepackedQ4_0.SHORTS.get(in, src + r * rowBytes) & 0xFFFFL) << (16 * r);
-                        scales1 |= ((short) RepackedQ4_0.SHORTS.get(in, src + (r + 4) * rowBytes) & 0xFFFFL)
-                                << (16 * r);
+                    for (int r = 0; r < 8; r++) {
+                        short d = (short) RepackedQ4_0.SHORTS.get(in, src + r * rowBytes);
+                        int at = 8 * (o + SCALES_AT / 8) + scaleAt(r0 + r);
+                        long shift = 8L * (at % 8);
+                        out[at / 8] = out[at / 8] & ~(0xFFFFL << shift) | (d & 0xFFFFL) << shift;
                     }
-                    out[o + SCALES_AT / 8 + r0 / 4] = scales0;
-                    out[o + SCALES_AT / 8 + r0 / 4 + 1] = scales1;
                     for (int k = 0; k < 4; k++) {
                         for (int r = 0; r < 8; r++) {
                             m[r] = (long) RepackedQ4_0.LONGS.get(in, src + r * rowBytes + 2 + 8 * k);
