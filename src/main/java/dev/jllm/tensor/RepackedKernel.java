@@ -28,7 +28,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Work is split as C2 compiles it well: small methods, each with few vector call sites (a method that grows past
  * C2's inlining budget leaves vector operations out of line, and those allocate). Per group of rows and per chunk of
  * {@link #CHUNK_BLOCKS} blocks: the block sums of up to four vectors at a time, sharing each weight load and
- * unpacking ({@link #blockSums}), then per vector the float steps ({@link #accumulate}), with accumulators kept
+ * unpacking ({@link #blockSums}), then per vector the float steps ({@link #floatSteps}), with accumulators kept
  * between chunks in a per-thread array.
  */
 abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, RepackedQ8_0 {
@@ -90,10 +90,14 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
      * The exact block sums of blocks {@code [0, n)} of the chunk at {@code at}, against {@code count} (1 to
      * {@link #VECTORS_AT_ONCE}) activation vectors whose quants for the chunk start at {@code xq[x0]},
      * {@code xq[x0 + xStride]}, ...: the sums of vector j, block k, row lane r go to
-     * {@code sums[(j * CHUNK_BLOCKS + k) * 32 + r]}.
+     * {@code sums[(j * CHUNK_BLOCKS + k) * 32 + r]}, or to {@code shortSums} at the same places where
+     * {@link #shortSums()}.
      */
     abstract void blockSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count,
-            int[] sums);
+            int[] sums, short[] shortSums);
+
+    /** Whether {@link #blockSums} computes 16-bit sums (into its short array). */
+    abstract boolean shortSums();
 
     @Override
     public final ActivationFormat activationFormat() {
@@ -112,6 +116,8 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
 
     private static final class Scratch {
         final int[] sums = new int[VECTORS_AT_ONCE * CHUNK_BLOCKS * ROWS];
+        final short[] shortSums = new short[VECTORS_AT_ONCE * CHUNK_BLOCKS * ROWS];
+        final float[] dw = new float[CHUNK_BLOCKS * ROWS];
         float[] acc = new float[0];
     }
 
@@ -141,11 +147,9 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
                 long at = groupBlock(group, c);
                 for (int v = 0; v < batch; v += VECTORS_AT_ONCE) {
                     int count = Math.min(VECTORS_AT_ONCE, batch - v);
-                    blockSums(data, at, n, xq, v * cols + c * 32, cols, count, s.sums);
-                    for (int j = 0; j < count; j++) {
-                        accumulate(data, at, s.sums, j * CHUNK_BLOCKS * ROWS, xd, (v + j) * blocks + c, n, acc,
-                                (v + j) * ROWS);
-                    }
+                    blockSums(data, at, n, xq, v * cols + c * 32, cols, count, s.sums, s.shortSums);
+                    floatSteps(data, at, n, shortSums() ? null : s.sums, s.shortSums, count, v == 0 && batch > 1,
+                            batch > 1 ? s.dw : null, xd, v * blocks + c, acc, v * ROWS);
                 }
             }
             int valid = Math.min(ROWS, rowEnd - r0);
@@ -156,27 +160,75 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
     }
 
     /**
-     * {@code acc = fma((float) isum, d_w * d_x, acc)} for blocks {@code [0, n)} of one vector from the chunk at
-     * {@code at}, 32 row lanes: the only float steps, in block order. The 32 fp16 scales are read as 16 ints, rows
-     * 0..15 in the low halves and 16..31 in the high ones (see {@link #scaleAt}), and widened here: converting them in
-     * a pass of their own costs more than the float steps.
+     * {@code acc = fma((float) isum, d_w * d_x, acc)} for blocks {@code [0, n)} of the chunk at {@code at} and
+     * {@code count} vectors (their block sums from {@code intSums}, or when that is null from {@code shortSums}; their
+     * accumulators from {@code acc[accAt]}, 32 row lanes each, the next vector's 32 further): the only float steps,
+     * in block order. The 32 fp16 scales of a block are read as 16 ints, rows 0..15 in the low halves and 16..31 in
+     * the high ones (see {@link #scaleAt}). With one vector they are widened as they are used (a pass of their own
+     * costs more); with more, once per chunk into {@code dw} (when {@code convert}, else dw holds them already).
+     *
+     * <p>One method with every variant on purpose: larger than C2 inlines into a caller (FreqInlineSize), it is
+     * compiled on its own, so that its vector operations always fit C2's node budget and are never left out of line
+     * (boxed) by a large caller.
      */
-    private void accumulate(MemorySegment data, long at, int[] sums, int sumsAt, float[] xd, int xdAt, int n,
-            float[] acc, int accAt) {
-        FloatVector a0 = FloatVector.fromArray(F512, acc, accAt);
-        FloatVector a1 = FloatVector.fromArray(F512, acc, accAt + 16);
-        for (int k = 0; k < n; k++) {
-            float dx = xd[xdAt + k];
-            IntVector d = IntVector.fromMemorySegment(I512, data, at + (long) k * groupBlockBytes + scalesAt, LE);
-            FloatVector s0 = (FloatVector) IntVector.fromArray(I512, sums, sumsAt + 32 * k)
-                    .convert(VectorOperators.I2F, 0);
-            FloatVector s1 = (FloatVector) IntVector.fromArray(I512, sums, sumsAt + 32 * k + 16)
-                    .convert(VectorOperators.I2F, 0);
-            a0 = s0.fma(KernelVectors.halfToFloat(d.and(0xFFFF)).mul(dx), a0);
-            a1 = s1.fma(KernelVectors.halfToFloat(d.lanewise(VectorOperators.LSHR, 16)).mul(dx), a1);
+    private void floatSteps(MemorySegment data, long at, int n, int[] intSums, short[] shortSums, int count,
+            boolean convert, float[] dw, float[] xd, int xdAt, float[] acc, int accAt) {
+        if (dw == null) {
+            FloatVector a0 = FloatVector.fromArray(F512, acc, accAt);
+            FloatVector a1 = FloatVector.fromArray(F512, acc, accAt + 16);
+            for (int k = 0; k < n; k++) {
+                float dx = xd[xdAt + k];
+                IntVector d = IntVector.fromMemorySegment(I512, data, at + (long) k * groupBlockBytes + scalesAt, LE);
+                FloatVector s0;
+                FloatVector s1;
+                if (intSums != null) {
+                    s0 = (FloatVector) IntVector.fromArray(I512, intSums, 32 * k).convert(VectorOperators.I2F, 0);
+                    s1 = (FloatVector) IntVector.fromArray(I512, intSums, 32 * k + 16).convert(VectorOperators.I2F, 0);
+                } else {
+                    ShortVector s = ShortVector.fromArray(S512, shortSums, 32 * k);
+                    s0 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 0);
+                    s1 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 1);
+                }
+                a0 = s0.fma(KernelVectors.halfToFloat(d.and(0xFFFF)).mul(dx), a0);
+                a1 = s1.fma(KernelVectors.halfToFloat(d.lanewise(VectorOperators.LSHR, 16)).mul(dx), a1);
+            }
+            a0.intoArray(acc, accAt);
+            a1.intoArray(acc, accAt + 16);
+            return;
         }
-        a0.intoArray(acc, accAt);
-        a1.intoArray(acc, accAt + 16);
+        if (convert) {
+            for (int k = 0; k < n; k++) {
+                IntVector d = IntVector.fromMemorySegment(I512, data, at + (long) k * groupBlockBytes + scalesAt, LE);
+                KernelVectors.halfToFloat(d.and(0xFFFF)).intoArray(dw, 32 * k);
+                KernelVectors.halfToFloat(d.lanewise(VectorOperators.LSHR, 16)).intoArray(dw, 32 * k + 16);
+            }
+        }
+        for (int j = 0; j < count; j++) {
+            int sumsAt = j * CHUNK_BLOCKS * ROWS;
+            int xdj = xdAt + j * blocks;
+            int accj = accAt + j * ROWS;
+            FloatVector a0 = FloatVector.fromArray(F512, acc, accj);
+            FloatVector a1 = FloatVector.fromArray(F512, acc, accj + 16);
+            for (int k = 0; k < n; k++) {
+                float dx = xd[xdj + k];
+                FloatVector s0;
+                FloatVector s1;
+                if (intSums != null) {
+                    s0 = (FloatVector) IntVector.fromArray(I512, intSums, sumsAt + 32 * k)
+                            .convert(VectorOperators.I2F, 0);
+                    s1 = (FloatVector) IntVector.fromArray(I512, intSums, sumsAt + 32 * k + 16)
+                            .convert(VectorOperators.I2F, 0);
+                } else {
+                    ShortVector s = ShortVector.fromArray(S512, shortSums, sumsAt + 32 * k);
+                    s0 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 0);
+                    s1 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 1);
+                }
+                a0 = s0.fma(FloatVector.fromArray(F512, dw, 32 * k).mul(dx), a0);
+                a1 = s1.fma(FloatVector.fromArray(F512, dw, 32 * k + 16).mul(dx), a1);
+            }
+            a0.intoArray(acc, accj);
+            a1.intoArray(acc, accj + 16);
+        }
     }
 
     /** Byte offset, from the scales of a (group, block), of row lane r's fp16 scale: rows r and r + 16 share an int. */

@@ -92,19 +92,25 @@ final class RepackedQ4_0 extends RepackedKernel {
     static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
     @Override
-    void blockSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, int[] sums) {
+    boolean shortSums() {
+        return true;
+    }
+
+    @Override
+    void blockSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, int[] sums,
+            short[] shortSums) {
         switch (count) {
-            case 4 -> sums4(data, at, n, xq, x0, xStride, sums);
+            case 4 -> sums4(data, at, n, xq, x0, xStride, shortSums);
             case 3 -> {
-                sums2(data, at, n, xq, x0, x0 + xStride, sums, 0);
-                sums1(data, at, n, xq, x0 + 2 * xStride, sums, 2 * CHUNK_BLOCKS * ROWS);
+                sums2(data, at, n, xq, x0, x0 + xStride, shortSums, 0);
+                sums1(data, at, n, xq, x0 + 2 * xStride, shortSums, 2 * CHUNK_BLOCKS * ROWS);
             }
-            case 2 -> sums2(data, at, n, xq, x0, x0 + xStride, sums, 0);
-            default -> sums1(data, at, n, xq, x0, sums, 0);
+            case 2 -> sums2(data, at, n, xq, x0, x0 + xStride, shortSums, 0);
+            default -> sums1(data, at, n, xq, x0, shortSums, 0);
         }
     }
 
-    private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, int[] sums, int s0) {
+    private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, short[] sums, int s0) {
         for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32) {
             ShortVector a = ShortVector.zero(S512);
             ShortVector b = ShortVector.zero(S512);
@@ -116,11 +122,11 @@ final class RepackedQ4_0 extends RepackedKernel {
                 a = a.add(q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12).mul(xq[x + 2]));
                 b = b.add(q.lanewise(VectorOperators.ASHR, 12).mul(xq[x + 3]));
             }
-            store(a.add(b), sums, s0 + 32 * k);
+            a.add(b).intoArray(sums, s0 + 32 * k);
         }
     }
 
-    private static void sums2(MemorySegment data, long at, int n, byte[] xq, int x0, int x1, int[] sums, int s0) {
+    private static void sums2(MemorySegment data, long at, int n, byte[] xq, int x0, int x1, short[] sums, int s0) {
         for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32, x1 += 32) {
             ShortVector a = ShortVector.zero(S512);
             ShortVector b = ShortVector.zero(S512);
@@ -136,12 +142,12 @@ final class RepackedQ4_0 extends RepackedKernel {
                 b = b.add(n0.mul(xq[x1 + i])).add(n1.mul(xq[x1 + i + 1]))
                         .add(n2.mul(xq[x1 + i + 2])).add(n3.mul(xq[x1 + i + 3]));
             }
-            store(a, sums, s0 + 32 * k);
-            store(b, sums, s0 + (CHUNK_BLOCKS + k) * 32);
+            a.intoArray(sums, s0 + 32 * k);
+            b.intoArray(sums, s0 + (CHUNK_BLOCKS + k) * 32);
         }
     }
 
-    private static void sums4(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int[] sums) {
+    private static void sums4(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, short[] sums) {
         int x1 = x0 + xStride;
         int x2 = x1 + xStride;
         int x3 = x2 + xStride;
@@ -174,16 +180,10 @@ final class RepackedQ4_0 extends RepackedKernel {
                 c = c.add(n3.mul(xq[x2 + i + 3]));
                 d = d.add(n3.mul(xq[x3 + i + 3]));
             }
-            store(a, sums, 32 * k);
-            store(b, sums, (CHUNK_BLOCKS + k) * 32);
-            store(c, sums, (2 * CHUNK_BLOCKS + k) * 32);
-            store(d, sums, (3 * CHUNK_BLOCKS + k) * 32);
+            a.intoArray(sums, 32 * k);
+            b.intoArray(sums, (CHUNK_BLOCKS + k) * 32);
+            c.intoArray(sums, (2 * CHUNK_BLOCKS + k) * 32);
+            d.intoArray(sums, (3 * CHUNK_BLOCKS + k) * 32);
         }
-    }
-
-    /** 32 short sums widened to ints at {@code sums[at ..]}. */
-    private static void store(ShortVector s, int[] sums, int at) {
-        ((IntVector) s.convertShape(VectorOperators.S2I, I512, 0)).intoArray(sums, at);
-        ((IntVector) s.convertShape(VectorOperators.S2I, I512, 1)).intoArray(sums, at + 16);
     }
 }
