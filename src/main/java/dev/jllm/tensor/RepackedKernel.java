@@ -238,14 +238,20 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
 
     // ---------------------------------------------------------------- the plain (scalar) operations
 
-    /** The (group, block) and lane of element {@code e}. */
+    /** The (group, block) of element {@code e}. */
     private long locate(long e) {
         long row = e / cols;
         return groupBlock(row / ROWS, (int) (e % cols / 32));
     }
 
-    private static int lane(long row) {
-        return (int) (row % ROWS);
+    /** The row lane of element {@code e}. */
+    private int laneOf(long e) {
+        return (int) (e / cols % ROWS);
+    }
+
+    /** The scale of the block of element {@code e}. */
+    private float scaleOf(MemorySegment data, long e) {
+        return KernelVectors.f16(data, locate(e) + scalesAt + scaleAt(laneOf(e)));
     }
 
     @Override
@@ -253,8 +259,8 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         KernelVectors.checkBlocks(first, count, 32);
         for (long e = first; e < first + count; e += 32) {
             long at = locate(e);
-            int lane = lane(e / cols);
-            float d = KernelVectors.f16(data, at + scalesAt + scaleAt(lane));
+            int lane = laneOf(e);
+            float d = scaleOf(data, e);
             int o = outOffset + (int) (e - first);
             for (int i = 0; i < 32; i++) {
                 out[o + i] = d * quant(data, at, lane, i);
@@ -269,8 +275,8 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         float sum = 0f;
         for (long e = first; e < first + count; e += 32) {
             long at = locate(e);
-            int lane = lane(e / cols);
-            float d = KernelVectors.f16(data, at + scalesAt + scaleAt(lane));
+            int lane = laneOf(e);
+            float d = scaleOf(data, e);
             int o = xOffset + (int) (e - first);
             float part = 0f;
             for (int i = 0; i < 32; i++) {
@@ -293,8 +299,8 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         float acc = 0f;
         for (long e = first; e < first + count; e += 32) {
             long at = locate(e);
-            int lane = lane(e / cols);
-            float d = KernelVectors.f16(data, at + scalesAt + scaleAt(lane));
+            int lane = laneOf(e);
+            float d = scaleOf(data, e);
             int o = xOffset + (int) (e - first);
             int isum = 0;
             for (int i = 0; i < 32; i++) {

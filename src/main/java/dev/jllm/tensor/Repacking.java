@@ -8,7 +8,7 @@ import java.nio.file.Path;
 /**
  * Copies Q4_0 and Q8_0 weight matrices, once at load, into the row-group layout of {@link RepackedKernel}, in
  * off-heap memory of an arena the model owns (never on the Java heap). After that the products read only the copy;
- * the mapped file's pages of those matrices are not touched again.
+ * the mapped file's pages of those matrices are released from the process's resident memory and not touched again.
  */
 public final class Repacking {
 
@@ -54,6 +54,11 @@ public final class Repacking {
         MemorySegment from = t.data();
         Parallel.forRange(groups, (long) RepackedKernel.ROWS * t.rowLength(),
                 (start, end) -> kernel.repackGroups(from, rows, copy, start, end));
+        if (from.isMapped()) {
+            // The products read only the copy from now on: let the file's pages go from this process's resident
+            // memory (they stay in the page cache, and come back from the file if anything reads them again).
+            from.unload();
+        }
         return new Tensor(t.name(), new RepackedType(kernel), t.shape(), copy);
     }
 
