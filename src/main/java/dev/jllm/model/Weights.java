@@ -125,9 +125,19 @@ public final class Weights {
                     available / 1048576.0));
         }
         long start = System.nanoTime();
+        java.lang.foreign.MemorySegment copies;
+        try {
+            copies = arena.allocate(bytes, 64);
+        } catch (OutOfMemoryError e) {
+            return new RepackSummary(0, 0, 0, String.format(java.util.Locale.ROOT,
+                    "%.0f MiB of memory for the repacked copies could not be allocated", bytes / 1048576.0));
+        }
+        long offset = 0;
         for (Tensor t : matrices.keySet()) {
             if (Repacking.applies(t)) {
-                into.put(t, Repacking.repack(t, arena));
+                long size = Repacking.bytes(t); // a multiple of 64, so every slice stays aligned
+                into.put(t, Repacking.repack(t, copies.asSlice(offset, size)));
+                offset += size;
             }
         }
         return new RepackSummary(into.size(), bytes, System.nanoTime() - start, null);

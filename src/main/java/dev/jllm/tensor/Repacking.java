@@ -42,6 +42,14 @@ public final class Repacking {
      * {@link RepackedType}. The groups of rows are copied on the thread pool.
      */
     public static Tensor repack(Tensor t, Arena arena) {
+        return repack(t, arena.allocate(bytes(t), ALIGNMENT));
+    }
+
+    /**
+     * As {@link #repack(Tensor, Arena)}, into {@code into}: {@link #bytes} bytes, 64-byte aligned, zeroed (a slice
+     * of an arena's allocation).
+     */
+    public static Tensor repack(Tensor t, MemorySegment into) {
         RepackedKernel kernel = kernelFor(t);
         long rows = t.rowCount();
         long expected = t.type().bytesFor(t.elementCount());
@@ -49,17 +57,20 @@ public final class Repacking {
             throw new IllegalArgumentException("tensor " + t.name() + " holds " + t.data().byteSize()
                     + " bytes, expected " + expected);
         }
-        MemorySegment copy = arena.allocate(kernel.bytesFor(rows), ALIGNMENT);
+        if (into.byteSize() != kernel.bytesFor(rows) || into.address() % ALIGNMENT != 0) {
+            throw new IllegalArgumentException("tensor " + t.name() + " needs " + kernel.bytesFor(rows)
+                    + " bytes aligned to " + ALIGNMENT + ", given " + into.byteSize() + " at " + into.address());
+        }
         int groups = Math.toIntExact((rows + RepackedKernel.ROWS - 1) / RepackedKernel.ROWS);
         MemorySegment from = t.data();
         Parallel.forRange(groups, (long) RepackedKernel.ROWS * t.rowLength(),
-                (start, end) -> kernel.repackGroups(from, rows, copy, start, end));
+                (start, end) -> kernel.repackGroups(from, rows, into, start, end));
         if (from.isMapped()) {
             // The products read only the copy from now on: let the file's pages go from this process's resident
             // memory (they stay in the page cache, and come back from the file if anything reads them again).
             from.unload();
         }
-        return new Tensor(t.name(), new RepackedType(kernel), t.shape(), copy);
+        return new Tensor(t.name(), new RepackedType(kernel), t.shape(), into);
     }
 
     /**
