@@ -50,6 +50,11 @@ final class ModelOptions {
             description = "KV cache storage: f16 (llama.cpp's default) or f32 (llama2.c's). Default ${DEFAULT-VALUE}.")
     String cacheType;
 
+    @Option(names = "--no-repack",
+            description = "Keep Q4_0 and Q8_0 weights as they are in the file instead of repacking them at load into a"
+                    + " faster row-interleaved copy (which takes about the file's size in memory again).")
+    boolean noRepack;
+
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
@@ -74,10 +79,24 @@ final class ModelOptions {
         if (gpuLayers != null) {
             err().println("jllm: note: -ngl " + dev.jllm.io.Printable.escape(gpuLayers) + " is ignored: jllm runs on the CPU");
         }
-        if (usesBundledModel()) {
-            return Model.of(BundledModel.open(err()), tokenizer);
+        Model model = usesBundledModel() ? Model.of(BundledModel.open(err()), tokenizer, !noRepack)
+                : Model.load(modelPath(), tokenizer, !noRepack);
+        reportRepacking(model, err());
+        return model;
+    }
+
+    /** Says why nothing was repacked when repacking was skipped, and with JLLM_TIMING set what it cost. */
+    static void reportRepacking(Model model, PrintStream err) {
+        var summary = model.repackSummary();
+        if (summary.skipped() != null) {
+            err.println("jllm: note: weights not repacked: " + summary.skipped() + " (products run slower)");
         }
-        return Model.load(modelPath(), tokenizer);
+        if (Timeline.ENABLED && summary.tensors() > 0) {
+            double gb = summary.bytes() / 1e9;
+            double seconds = summary.nanos() / 1e9;
+            err.printf(java.util.Locale.ROOT, "timing: repacked %d matrices, %.1f MB in %.0f ms (%.2f s per GB)%n",
+                    summary.tensors(), summary.bytes() / 1e6, seconds * 1e3, seconds / gb);
+        }
     }
 
     /** Whether neither -m nor -hf was given: the commands then run the bundled demo model. */

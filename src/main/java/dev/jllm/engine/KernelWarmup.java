@@ -7,6 +7,7 @@ import dev.jllm.model.Llama;
 import dev.jllm.model.LlamaConfig;
 import dev.jllm.model.Weights;
 import dev.jllm.tensor.Tensor;
+import java.lang.foreign.Arena;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -50,29 +51,36 @@ final class KernelWarmup {
     static final long MAX_NANOS = 4_000_000_000L;
 
     private final Llama miniature;
+    /** The miniature's repacked copies (when the model's are repacked), freed when the warm-up ends. */
+    private final Arena repacked;
     private final Thread thread;
     private volatile int rounds;
     private volatile long nanos;
     private volatile Throwable failure;
     private volatile boolean stopped;
 
-    private KernelWarmup(Llama miniature) {
+    private KernelWarmup(Llama miniature, Arena repacked) {
         this.miniature = miniature;
+        this.repacked = repacked;
         this.thread = Thread.ofPlatform().daemon().name("jllm-warmup").unstarted(this::run);
     }
 
     /** Starts warming up for {@code file}'s model; null when that model gets no miniature (see {@link #miniature}). */
-    static KernelWarmup start(ModelFile file) {
+    static KernelWarmup start(ModelFile file, boolean repack) {
+        Arena arena = repack ? Arena.ofShared() : null; // repacked like the model, so its kernels are the ones compiled
         Llama mini;
         try {
-            mini = miniature(file);
+            mini = miniature(file, arena);
         } catch (RuntimeException e) {
-            return null; // a model the miniature's checks do not foresee runs cold, as before
+            mini = null; // a model the miniature's checks do not foresee runs cold, as before
         }
         if (mini == null) {
+            if (arena != null) {
+                arena.close();
+            }
             return null;
         }
-        KernelWarmup w = new KernelWarmup(mini);
+        KernelWarmup w = new KernelWarmup(mini, arena);
         w.thread.start();
         return w;
     }
@@ -137,6 +145,9 @@ final class KernelWarmup {
             failure = t;
         } finally {
             nanos = System.nanoTime() - start;
+            if (repacked != null) {
+                repacked.close();
+            }
         }
     }
 
@@ -144,7 +155,7 @@ final class KernelWarmup {
      * The miniature of {@code file}'s forward pass, or null when the model is already about that small (nothing to
      * gain) or its shapes cannot be cut down to it while keeping whole blocks of its types.
      */
-    static Llama miniature(ModelFile file) {
+    static Llama miniature(ModelFile file, Arena repackInto) {
         LlamaConfig c = file.config();
         Map<String, Tensor> real = file.tensors();
         int block = 1;
@@ -185,7 +196,7 @@ final class KernelWarmup {
         slice(tensors, real, p + "ffn_up.weight", dim, hidden);
         slice(tensors, real, p + "ffn_down.weight", hidden, dim);
         ModelFile small = new ModelFile(file.format(), file.path(), mini, tensors, null, Map.of(), null);
-        return new Llama(new Weights(small));
+        return new Llama(new Weights(small, repackInto));
     }
 
     /**

@@ -13,6 +13,7 @@ import dev.jllm.tokenizer.Tokenizer;
 import dev.jllm.tokenizer.TokenizerException;
 import dev.jllm.tokenizer.TokenizerFiles;
 import dev.jllm.tokenizer.TokenizerSpec;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -23,6 +24,8 @@ import java.nio.file.Path;
 public final class Model implements AutoCloseable {
 
     private final ModelFile file;
+    /** Holds the repacked weight matrices (null with repacking off); closed with the model. */
+    private final Arena repacked;
     private final Llama llama;
     private final TokenizerSpec tokenizerSpec;
     private Tokenizer tokenizer;
@@ -31,9 +34,17 @@ public final class Model implements AutoCloseable {
     /** The longest context {@link #defaultContextSize} gives. */
     static final int MAX_DEFAULT_CONTEXT = 4096;
 
-    private Model(ModelFile file, TokenizerSpec tokenizerSpec) {
+    private Model(ModelFile file, TokenizerSpec tokenizerSpec, boolean repack) {
         this.file = file;
-        this.llama = new Llama(new Weights(file));
+        this.repacked = repack ? Arena.ofShared() : null;
+        try {
+            this.llama = new Llama(new Weights(file, repacked));
+        } catch (RuntimeException | Error e) {
+            if (repacked != null) {
+                repacked.close();
+            }
+            throw e;
+        }
         this.tokenizerSpec = tokenizerSpec;
     }
 
@@ -43,7 +54,15 @@ public final class Model implements AutoCloseable {
      * llama2.c checkpoint.
      */
     public static Model load(Path modelPath, Path tokenizerPath) {
-        return of(ModelLoaders.open(modelPath), tokenizerPath);
+        return load(modelPath, tokenizerPath, true);
+    }
+
+    /**
+     * As {@link #load(Path, Path)}; {@code repack} false keeps every weight matrix a view over the mapped file
+     * (no repacked copies: less memory, the products in ggml's order).
+     */
+    public static Model load(Path modelPath, Path tokenizerPath, boolean repack) {
+        return of(ModelLoaders.open(modelPath), tokenizerPath, repack);
     }
 
     /**
@@ -51,8 +70,13 @@ public final class Model implements AutoCloseable {
      * for {@link #load}.
      */
     public static Model of(ModelFile file, Path tokenizerPath) {
+        return of(file, tokenizerPath, true);
+    }
+
+    /** As {@link #of(ModelFile, Path)}, with or without repacked weights (see {@link #load(Path, Path, boolean)}). */
+    public static Model of(ModelFile file, Path tokenizerPath, boolean repack) {
         try {
-            return new Model(file, tokenizerSpec(file, tokenizerPath));
+            return new Model(file, tokenizerSpec(file, tokenizerPath), repack);
         } catch (RuntimeException e) {
             file.close();
             throw e;
@@ -161,7 +185,7 @@ public final class Model implements AutoCloseable {
      */
     public synchronized void startWarmUp() {
         if (warmup == null && !"false".equals(System.getProperty("jllm.warmup"))) {
-            warmup = KernelWarmup.start(file);
+            warmup = KernelWarmup.start(file, repackSummary().tensors() > 0);
         }
     }
 
@@ -188,6 +212,11 @@ public final class Model implements AutoCloseable {
         llama.setObserver(observer);
     }
 
+    /** What repacking the weights did at load (nothing when it was turned off or no matrix applies). */
+    public Weights.RepackSummary repackSummary() {
+        return llama.weights().repackSummary();
+    }
+
     @Override
     public void close() {
         KernelWarmup w;
@@ -195,8 +224,14 @@ public final class Model implements AutoCloseable {
             w = warmup;
         }
         if (w != null) {
-            w.stop();
+            w.stop(); // the miniature reads the model's memory
         }
-        file.close();
+        try {
+            if (repacked != null) {
+                repacked.close();
+            }
+        } finally {
+            file.close();
+        }
     }
 }

@@ -2,11 +2,16 @@ package dev.jllm.model;
 
 import dev.jllm.format.ModelFile;
 import dev.jllm.format.ModelFormatException;
+import dev.jllm.tensor.Repacking;
 import dev.jllm.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.util.IdentityHashMap;
+import java.util.Map;
 
 /**
  * The tensors the forward pass uses, taken from a {@link ModelFile} by their canonical names and checked against the
- * config. Matrices stay typed views over the mapped file; only the small norm vectors are copied to float arrays.
+ * config. Matrices stay typed views over the mapped file, or, when an arena is given, the Q4_0 and Q8_0 ones are
+ * repacked into it ({@link Repacking}); only the small norm vectors are copied to float arrays.
  */
 public final class Weights {
 
@@ -28,14 +33,33 @@ public final class Weights {
     final Layer[] layers;
     final float[] outputNorm;
     final Tensor output;
+    private final RepackSummary repackSummary;
     /** Per rotary frequency divisor (Llama 3 scaling), or null. Length ropeDim / 2. */
     final float[] ropeFreqFactors;
 
+    /**
+     * What repacking did at load: how many matrices, their bytes and the time taken, or why nothing was repacked
+     * ({@code skipped} is null when repacking ran or was not asked for).
+     */
+    public record RepackSummary(int tensors, long bytes, long nanos, String skipped) {
+        static final RepackSummary NONE = new RepackSummary(0, 0, 0, null);
+    }
+
+    /** The weights as views over the mapped file, nothing repacked. */
     public Weights(ModelFile file) {
+        this(file, null);
+    }
+
+    /**
+     * The weights; when {@code repackInto} is not null, the Q4_0 and Q8_0 matrices are repacked into it (it must stay
+     * open as long as these weights are used), unless the copies would not fit in the memory the system has
+     * available, which {@link #repackSummary()} then says.
+     */
+    public Weights(ModelFile file, Arena repackInto) {
         this.config = file.config();
         LlamaConfig c = config;
         String where = file.path().toString();
-        tokenEmbedding = expect(file, "token_embd.weight", where, c.dim(), c.vocabSize());
+        Tensor embedding = expect(file, "token_embd.weight", where, c.dim(), c.vocabSize());
         layers = new Layer[c.layers()];
         for (int i = 0; i < c.layers(); i++) {
             String p = "blk." + i + ".";
@@ -52,7 +76,7 @@ public final class Weights {
         }
         outputNorm = vector(file, "output_norm.weight", where, c.dim());
         Tensor out = file.tensorOrNull("output.weight");
-        output = out == null ? tokenEmbedding : expect(file, "output.weight", where, c.dim(), c.vocabSize());
+        Tensor outputMatrix = out == null ? embedding : expect(file, "output.weight", where, c.dim(), c.vocabSize());
         Tensor freqs = file.tensorOrNull("rope_freqs.weight");
         if (freqs != null) {
             ropeFreqFactors = vector(file, "rope_freqs.weight", where, c.ropeDim() / 2);
@@ -61,6 +85,71 @@ public final class Weights {
         } else {
             ropeFreqFactors = null;
         }
+        Map<Tensor, Tensor> repacked = new IdentityHashMap<>();
+        repackSummary = repackInto == null ? RepackSummary.NONE : repack(outputMatrix, repackInto, repacked);
+        if (!repacked.isEmpty()) {
+            for (int i = 0; i < layers.length; i++) {
+                Layer l = layers[i];
+                layers[i] = new Layer(l.attnNorm(), swap(repacked, l.wq()), swap(repacked, l.wk()),
+                        swap(repacked, l.wv()), swap(repacked, l.wo()), l.ffnNorm(), swap(repacked, l.wGate()),
+                        swap(repacked, l.wUp()), swap(repacked, l.wDown()));
+            }
+        }
+        output = swap(repacked, outputMatrix);
+        // A tied embedding is the output matrix: its rows are then looked up in the repacked copy as well.
+        tokenEmbedding = outputMatrix == embedding ? output : embedding;
+    }
+
+    /** Repacks every matrix products read (the layers' and the output's) that {@link Repacking} applies to. */
+    private RepackSummary repack(Tensor outputMatrix, Arena arena, Map<Tensor, Tensor> into) {
+        Map<Tensor, Boolean> matrices = new IdentityHashMap<>();
+        for (Layer l : layers) {
+            for (Tensor t : new Tensor[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
+                matrices.put(t, Boolean.TRUE);
+            }
+        }
+        matrices.put(outputMatrix, Boolean.TRUE);
+        long bytes = 0;
+        for (Tensor t : matrices.keySet()) {
+            if (Repacking.applies(t)) {
+                bytes = Math.addExact(bytes, Repacking.bytes(t));
+            }
+        }
+        if (bytes == 0) {
+            return RepackSummary.NONE;
+        }
+        long available = Repacking.availableMemory();
+        if (bytes > available) {
+            return new RepackSummary(0, 0, 0, String.format(java.util.Locale.ROOT,
+                    "the repacked copies need %.0f MiB but only %.0f MiB of memory are available", bytes / 1048576.0,
+                    available / 1048576.0));
+        }
+        long start = System.nanoTime();
+        java.lang.foreign.MemorySegment copies;
+        try {
+            copies = arena.allocate(bytes, 64);
+        } catch (OutOfMemoryError e) {
+            return new RepackSummary(0, 0, 0, String.format(java.util.Locale.ROOT,
+                    "%.0f MiB of memory for the repacked copies could not be allocated", bytes / 1048576.0));
+        }
+        long offset = 0;
+        for (Tensor t : matrices.keySet()) {
+            if (Repacking.applies(t)) {
+                long size = Repacking.bytes(t); // a multiple of 64, so every slice stays aligned
+                into.put(t, Repacking.repack(t, copies.asSlice(offset, size)));
+                offset += size;
+            }
+        }
+        return new RepackSummary(into.size(), bytes, System.nanoTime() - start, null);
+    }
+
+    private static Tensor swap(Map<Tensor, Tensor> repacked, Tensor t) {
+        return repacked.getOrDefault(t, t);
+    }
+
+    /** What repacking did when these weights were made. */
+    public RepackSummary repackSummary() {
+        return repackSummary;
     }
 
     public LlamaConfig config() {

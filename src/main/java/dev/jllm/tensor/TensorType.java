@@ -4,7 +4,7 @@ package dev.jllm.tensor;
  * How the numbers of a tensor are stored. Every type knows its block geometry and has one {@link Kernel};
  * nothing outside the kernels looks at the bytes.
  */
-public sealed interface TensorType permits GgmlType, GroupedQ8Type {
+public sealed interface TensorType permits GgmlType, GroupedQ8Type, RepackedType {
 
     String name();
 

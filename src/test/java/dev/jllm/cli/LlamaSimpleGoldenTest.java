@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jllm.SharedData;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,12 +36,20 @@ class LlamaSimpleGoldenTest {
     private static final double DRIFT_F32 = 0.02;
     private static final double DRIFT_QUANTIZED = 0.25;
 
-    @ParameterizedTest(name = "{0} p{1}: llama-simple's text for at least {2} tokens")
+    /**
+     * The quantized files run twice: with {@code --no-repack} (ggml's summation orders, as above) and repacked (the
+     * default: each block's exact sum, the blocks added in order; other roundings, so other flips). Measured
+     * 2026-12-03, repacked: Q8_0 p2 parts at generated token 109, where llama.cpp's best token leads by 0.020; Q4_0 p3
+     * at token 139 as without repacking; the other four are identical to the last byte.
+     */
+    @ParameterizedTest(name = "{0} {3}p{1}: llama-simple's text for at least {2} tokens")
     @CsvSource({
-        "f32, 1, 200", "f32, 2, 200", "f32, 3, 200",
-        "q8_0-mixed, 1, 200", "q8_0-mixed, 2, 200", "q8_0-mixed, 3, 200",
-        "q4_0-mixed, 1, 200", "q4_0-mixed, 2, 200", "q4_0-mixed, 3, 139"})
-    void generatePrintsLlamaSimplesText(String type, int prompt, int sameTokens) throws IOException {
+        "f32, 1, 200, ''", "f32, 2, 200, ''", "f32, 3, 200, ''",
+        "q8_0-mixed, 1, 200, --no-repack", "q8_0-mixed, 2, 200, --no-repack", "q8_0-mixed, 3, 200, --no-repack",
+        "q4_0-mixed, 1, 200, --no-repack", "q4_0-mixed, 2, 200, --no-repack", "q4_0-mixed, 3, 139, --no-repack",
+        "q8_0-mixed, 1, 200, ''", "q8_0-mixed, 2, 109, ''", "q8_0-mixed, 3, 200, ''",
+        "q4_0-mixed, 1, 200, ''", "q4_0-mixed, 2, 200, ''", "q4_0-mixed, 3, 139, ''"})
+    void generatePrintsLlamaSimplesText(String type, int prompt, int sameTokens, String flag) throws IOException {
         String simple = Files.readString(SharedData.golden("llamacpp_simple_" + type + "_p" + prompt + ".txt"),
                 StandardCharsets.UTF_8);
         JsonNode run = SharedData.json(SharedData.golden("llamacpp_" + type + "_p" + prompt + ".json"));
@@ -47,8 +57,13 @@ class LlamaSimpleGoldenTest {
         assertEquals("<s> " + promptText + run.get("text").asText() + "\n", simple,
                 "llama-simple and the C-API program of the same llama.cpp generate the same text");
 
-        CliTest.Result r = CliTest.run("generate", "-m", SharedData.model("stories260K-" + type + ".gguf").toString(),
-                "-n", "200", "-p", promptText, "--temp", "0", "--ctx-size", "256");
+        List<String> args = new ArrayList<>(List.of("generate", "-m",
+                SharedData.model("stories260K-" + type + ".gguf").toString(), "-n", "200", "-p", promptText, "--temp",
+                "0", "--ctx-size", "256"));
+        if (!flag.isEmpty()) {
+            args.add(flag);
+        }
+        CliTest.Result r = CliTest.run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         String ours = "<s> " + r.out();
         int same = 0;

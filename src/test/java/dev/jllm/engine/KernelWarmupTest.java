@@ -56,7 +56,7 @@ class KernelWarmupTest {
         for (QuantMix mix : new QuantMix[] {new QuantMix.Uniform(GgmlType.Q4_0), new QuantMix.Uniform(GgmlType.Q8_0),
                 new QuantMix.Uniform(GgmlType.F16), QuantMix.parse("q4_k_m")}) {
             try (ModelFile file = ModelLoaders.open(synth(mix, mix.name() + ".gguf"))) {
-                Llama mini = KernelWarmup.miniature(file);
+                Llama mini = KernelWarmup.miniature(file, null);
                 assertNotNull(mini, mix.name());
                 LlamaConfig real = file.config();
                 LlamaConfig small = mini.config();
@@ -84,10 +84,25 @@ class KernelWarmupTest {
         }
     }
 
+    /** A repacked model's miniature is repacked too, so that the kernels the warm-up compiles are the model's. */
+    @Test
+    void aRepackedModelsMiniatureIsRepacked() throws IOException {
+        try (ModelFile file = ModelLoaders.open(synth(new QuantMix.Uniform(GgmlType.Q8_0), "repacked.gguf"));
+                java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            Weights direct = KernelWarmup.miniature(file, null).weights();
+            Weights repacked = KernelWarmup.miniature(file, arena).weights();
+            assertTrue(direct.layer(0).wUp().type() instanceof GgmlType, "not repacked without an arena");
+            if (dev.jllm.tensor.Repacking.applies(direct.layer(0).wUp())) { // where the CPU has 512-bit vectors
+                assertTrue(repacked.layer(0).wUp().type() instanceof dev.jllm.tensor.RepackedType,
+                        String.valueOf(repacked.layer(0).wUp().type()));
+            }
+        }
+    }
+
     @Test
     void aSmallModelGetsNoWarmUp() {
         try (ModelFile file = ModelLoaders.open(SharedData.model("stories260K.gguf"))) {
-            assertNull(KernelWarmup.miniature(file), "a model about as small as the miniature compiles fast by itself");
+            assertNull(KernelWarmup.miniature(file, null), "a model about as small as the miniature compiles fast by itself");
         }
         try (Model model = Model.load(SharedData.model("stories260K.gguf"), null)) {
             model.startWarmUp();

@@ -4,6 +4,7 @@ import dev.jllm.quant.Quantizer;
 import dev.jllm.tensor.GgmlType;
 import dev.jllm.tensor.MatMul;
 import dev.jllm.tensor.PreparedActivations;
+import dev.jllm.tensor.Repacking;
 import dev.jllm.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -21,6 +22,29 @@ final class BenchWeights {
     private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private BenchWeights() {
+    }
+
+    /** Suffix of a benchmark's kernel name for a matrix repacked at load ({@link Repacking}), e.g. Q4_0_REPACKED. */
+    static final String REPACKED = "_REPACKED";
+
+    /** The file type of a benchmark's kernel name. */
+    static GgmlType typeOf(String kernel) {
+        return GgmlType.valueOf(kernel.endsWith(REPACKED) ? kernel.substring(0, kernel.length() - REPACKED.length())
+                : kernel);
+    }
+
+    /**
+     * As {@link #copies(Arena, GgmlType, int, int, int, long)} for a benchmark's kernel name: with the
+     * {@link #REPACKED} suffix each copy is then repacked (in the same arena) as a model's matrices are at load.
+     */
+    static Tensor[] copies(Arena arena, String kernel, int rows, int cols, int footprintMiB, long seed) {
+        Tensor[] copies = copies(arena, typeOf(kernel), rows, cols, footprintMiB, seed);
+        if (kernel.endsWith(REPACKED)) {
+            for (int i = 0; i < copies.length; i++) {
+                copies[i] = Repacking.repack(copies[i], arena);
+            }
+        }
+        return copies;
     }
 
     /** Bytes of one {@code rows x cols} matrix of {@code type}. */

@@ -49,7 +49,7 @@ final class JmhTable {
     /** Bytes read by one op of this benchmark with these parameters. */
     static long bytesPerOp(String benchmark, Map<String, String> p) {
         return switch (benchmark) {
-            case "MatVecBenchmark", "RowDotBenchmark" -> BenchWeights.matrixBytes(GgmlType.valueOf(p.get("kernel")),
+            case "MatVecBenchmark", "RowDotBenchmark" -> BenchWeights.matrixBytes(BenchWeights.typeOf(p.get("kernel")),
                     Integer.parseInt(p.get("rows")), Integer.parseInt(p.get("cols")));
             case "MemoryBandwidthBenchmark", "MappedBandwidthBenchmark" -> Long.parseLong(p.get("sizeMiB")) << 20;
             default -> throw new IllegalArgumentException("unknown benchmark " + benchmark);

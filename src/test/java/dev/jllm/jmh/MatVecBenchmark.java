@@ -1,6 +1,5 @@
 package dev.jllm.jmh;
 
-import dev.jllm.tensor.GgmlType;
 import dev.jllm.tensor.MatMul;
 import dev.jllm.tensor.Parallel;
 import dev.jllm.tensor.PreparedActivations;
@@ -26,6 +25,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * (default tinyllama's FFN gate/up, 5632 x 2048) with a batch of vectors: batch 1 is decoding, batch 32 a slice of
  * prompt processing. Threads as {@code jllm -t} sets them ({@link Parallel#configure}). The matrix is cycled through
  * copies filling {@code footprintMiB}, so each product streams its weights from memory. One op = one product.
+ * Kernels named {@code *_REPACKED} run on copies repacked as a model's are at load (the default; the plain names are
+ * {@code --no-repack}).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -36,7 +37,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 3, time = 1)
 public class MatVecBenchmark {
 
-    @Param({"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"})
+    @Param({"F32", "F16", "BF16", "Q8_0", "Q8_0_REPACKED", "Q4_0", "Q4_0_REPACKED", "Q4_1", "Q5_0", "Q5_1"})
     public String kernel;
 
     @Param({"1", "32"})
@@ -68,7 +69,7 @@ public class MatVecBenchmark {
     public void setUp() {
         Parallel.configure(threads);
         arena = Arena.ofShared();
-        weights = BenchWeights.copies(arena, GgmlType.valueOf(kernel), rows, cols, footprintMiB, 42);
+        weights = BenchWeights.copies(arena, kernel, rows, cols, footprintMiB, 42);
         x = BenchWeights.activations(cols, batch, 7);
         out = new float[rows * batch];
         prepared = new PreparedActivations();

@@ -9,7 +9,8 @@ import java.util.Random;
 /**
  * A quick timing of the decode (one vector) matrix products on the tinyllama-1.1b layer shapes, outside JUnit:
  * {@code java -cp target/classes:target/test-classes --add-modules jdk.incubator.vector
- * dev.jllm.tensor.DecodeKernelBench q4_0 [threads] [layers] [seconds]}. Prints the median and best time of one pass over
+ * dev.jllm.tensor.DecodeKernelBench q4_0 [threads] [layers] [seconds]} ({@code q4_0r}: repacked first, see
+ * {@link Repacking}; {@code -Dbatch=N}: N vectors per product). Prints the median and best time of one pass over
  * all the matrices and the weight bytes streamed per second, and the median CPU time of the calling thread (with one
  * thread it does all the work, and a busy machine disturbs that figure less). Random weights (valid fp16 scales); run it
  * under the benchmark lock.
@@ -20,7 +21,9 @@ public final class DecodeKernelBench {
     }
 
     public static void main(String[] args) {
-        GgmlType type = GgmlType.valueOf(args[0].toUpperCase());
+        boolean repack = args[0].toLowerCase().endsWith("r");
+        GgmlType type = GgmlType.valueOf(args[0].toUpperCase().replaceFirst("R$", ""));
+        int batch = Integer.getInteger("batch", 1);
         int threads = args.length > 1 ? Integer.parseInt(args[1]) : 1;
         int layers = args.length > 2 ? Integer.parseInt(args[2]) : 6;
         double seconds = args.length > 3 ? Double.parseDouble(args[3]) : 10;
@@ -38,14 +41,17 @@ public final class DecodeKernelBench {
                 MemorySegment data = arena.allocate(size, 64);
                 fill(type, data, random);
                 ws[l * shapes.length + s] = new Tensor("w", type, new long[] {cols, rows}, data);
+                if (repack) {
+                    ws[l * shapes.length + s] = Repacking.repack(ws[l * shapes.length + s], arena);
+                }
                 bytes += size;
             }
         }
-        float[] x = new float[5632];
+        float[] x = new float[5632 * batch];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
-        float[] out = new float[5632];
+        float[] out = new float[5632 * batch];
         long[] times = new long[100000];
         long[] cpu = new long[100000];
         java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
@@ -56,7 +62,7 @@ public final class DecodeKernelBench {
             long t0 = System.nanoTime();
             long c0 = mx.getCurrentThreadCpuTime();
             for (Tensor w : ws) {
-                MatMul.apply(w, x, 1, out);
+                MatMul.apply(w, x, batch, out);
                 check += out[7];
             }
             cpu[n] = mx.getCurrentThreadCpuTime() - c0;

@@ -1,0 +1,97 @@
+package dev.jllm.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Copies Q4_0 and Q8_0 weight matrices, once at load, into the row-group layout of {@link RepackedKernel}, in
+ * off-heap memory of an arena the model owns (never on the Java heap). After that the products read only the copy;
+ * the mapped file's pages of those matrices are released from the process's resident memory and not touched again.
+ */
+public final class Repacking {
+
+    private Repacking() {
+    }
+
+    /** Bytes of alignment of a repacked copy (a cache line, and the width of the vectors that read it). */
+    static final long ALIGNMENT = 64;
+
+    /** Whether {@link #repack} applies to {@code t}: a Q4_0 or Q8_0 matrix in row order, on a CPU with AVX-512. */
+    public static boolean applies(Tensor t) {
+        return RepackedKernel.AVAILABLE && t.rowOrder() == null && t.shape().length == 2
+                && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0) && t.rowLength() % 32 == 0;
+    }
+
+    /** Bytes the repacked copy of {@code t} takes (t must be one {@link #applies} to). */
+    public static long bytes(Tensor t) {
+        return kernelFor(t).bytesFor(t.rowCount());
+    }
+
+    private static RepackedKernel kernelFor(Tensor t) {
+        if (!applies(t)) {
+            throw new IllegalArgumentException("tensor " + t.name() + " (" + t.type().name() + ", "
+                    + t.shapeString() + ") cannot be repacked");
+        }
+        return t.type() == GgmlType.Q4_0 ? new RepackedQ4_0(t.rowLength()) : new RepackedQ8_0(t.rowLength());
+    }
+
+    /**
+     * {@code t} copied into {@code arena} in the repacked layout, with the same name and shape; its type is a
+     * {@link RepackedType}. The groups of rows are copied on the thread pool.
+     */
+    public static Tensor repack(Tensor t, Arena arena) {
+        return repack(t, arena.allocate(bytes(t), ALIGNMENT));
+    }
+
+    /**
+     * As {@link #repack(Tensor, Arena)}, into {@code into}: {@link #bytes} bytes, 64-byte aligned, zeroed (a slice
+     * of an arena's allocation).
+     */
+    public static Tensor repack(Tensor t, MemorySegment into) {
+        RepackedKernel kernel = kernelFor(t);
+        long rows = t.rowCount();
+        long expected = t.type().bytesFor(t.elementCount());
+        if (t.data().byteSize() < expected) {
+            throw new IllegalArgumentException("tensor " + t.name() + " holds " + t.data().byteSize()
+                    + " bytes, expected " + expected);
+        }
+        if (into.byteSize() != kernel.bytesFor(rows) || into.address() % ALIGNMENT != 0) {
+            throw new IllegalArgumentException("tensor " + t.name() + " needs " + kernel.bytesFor(rows)
+                    + " bytes aligned to " + ALIGNMENT + ", given " + into.byteSize() + " at " + into.address());
+        }
+        int groups = Math.toIntExact((rows + RepackedKernel.ROWS - 1) / RepackedKernel.ROWS);
+        MemorySegment from = t.data();
+        Parallel.forRange(groups, (long) RepackedKernel.ROWS * t.rowLength(),
+                (start, end) -> kernel.repackGroups(from, rows, into, start, end));
+        if (from.isMapped()) {
+            // The products read only the copy from now on: let the file's pages go from this process's resident
+            // memory (they stay in the page cache, and come back from the file if anything reads them again).
+            from.unload();
+        }
+        return new Tensor(t.name(), new RepackedType(kernel), t.shape(), into);
+    }
+
+    /**
+     * The memory the system can give without swapping, in bytes: Linux's MemAvailable (free memory plus what the page
+     * cache can give back), or else the JVM's view of free physical memory.
+     */
+    public static long availableMemory() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) {
+                    String kb = line.substring("MemAvailable:".length()).replace("kB", "").trim();
+                    return Long.parseLong(kb) * 1024;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or an unusual /proc: fall back to the JVM's figure
+        }
+        var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
+            return sun.getFreeMemorySize();
+        }
+        return Long.MAX_VALUE;
+    }
+}
