@@ -127,7 +127,7 @@ public final class Weights {
         long start = System.nanoTime();
         java.lang.foreign.MemorySegment copies;
         try {
-            copies = arena.allocate(bytes, 64);
+            copies = Repacking.allocate(arena, bytes);
         } catch (OutOfMemoryError e) {
             return new RepackSummary(0, 0, 0, String.format(java.util.Locale.ROOT,
                     "%.0f MiB of memory for the repacked copies could not be allocated", bytes / 1048576.0));

@@ -118,7 +118,8 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         final int[] sums = new int[VECTORS_AT_ONCE * CHUNK_BLOCKS * ROWS];
         final short[] shortSums = new short[VECTORS_AT_ONCE * CHUNK_BLOCKS * ROWS];
         final float[] dw = new float[CHUNK_BLOCKS * ROWS];
-        float[] acc = new float[0];
+        float[] acc = new float[2 * ROWS];
+        short[] xsums = new short[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -135,28 +136,75 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
         byte[] xq = x.quants();
         float[] xd = x.scales();
         Scratch s = SCRATCH.get();
-        if (s.acc.length < batch * ROWS) {
-            s.acc = new float[batch * ROWS];
+        if (s.acc.length < Math.max(2, batch) * ROWS) {
+            s.acc = new float[Math.max(2, batch) * ROWS];
         }
         float[] acc = s.acc;
-        for (int r0 = rowStart; r0 < rowEnd; r0 += ROWS) {
+        // One vector: two groups at a time where the type can (pairSums), sharing each activation broadcast.
+        boolean pairs = batch == 1 && pairsGroups();
+        if (pairs) {
+            if (s.xsums.length < blocks) {
+                s.xsums = new short[blocks];
+            }
+            for (int b = 0; b < blocks; b++) {
+                int sum = 0;
+                for (int i = 32 * b; i < 32 * b + 32; i++) {
+                    sum += xq[i];
+                }
+                s.xsums[b] = (short) sum;
+            }
+        }
+        for (int r0 = rowStart; r0 < rowEnd; ) {
             long group = r0 / ROWS;
-            java.util.Arrays.fill(acc, 0, batch * ROWS, 0f);
+            boolean two = pairs && r0 + ROWS < rowEnd;
+            java.util.Arrays.fill(acc, 0, (two ? 2 : batch) * ROWS, 0f);
             for (int c = 0; c < blocks; c += CHUNK_BLOCKS) {
                 int n = Math.min(CHUNK_BLOCKS, blocks - c);
                 long at = groupBlock(group, c);
+                if (two) {
+                    long next = groupBlock(group + 1, c);
+                    pairSums(data, at, next, n, xq, c * 32, s.xsums, c, s.sums, s.shortSums);
+                    int[] intSums = shortSums() ? null : s.sums;
+                    floatSteps(data, at, n, intSums, s.shortSums, 0, 1, false, null, xd, c, acc, 0);
+                    floatSteps(data, next, n, intSums, s.shortSums, CHUNK_BLOCKS * ROWS, 1, false, null, xd, c, acc,
+                            ROWS);
+                    continue;
+                }
                 for (int v = 0; v < batch; v += VECTORS_AT_ONCE) {
                     int count = Math.min(VECTORS_AT_ONCE, batch - v);
                     blockSums(data, at, n, xq, v * cols + c * 32, cols, count, s.sums, s.shortSums);
-                    floatSteps(data, at, n, shortSums() ? null : s.sums, s.shortSums, count, v == 0 && batch > 1,
-                            batch > 1 ? s.dw : null, xd, v * blocks + c, acc, v * ROWS);
+                    floatSteps(data, at, n, shortSums() ? null : s.sums, s.shortSums, 0, count,
+                            v == 0 && batch > 1, batch > 1 ? s.dw : null, xd, v * blocks + c, acc, v * ROWS);
                 }
+            }
+            if (two) {
+                System.arraycopy(acc, 0, out, r0, ROWS);
+                System.arraycopy(acc, ROWS, out, r0 + ROWS, Math.min(ROWS, rowEnd - r0 - ROWS));
+                r0 += 2 * ROWS;
+                continue;
             }
             int valid = Math.min(ROWS, rowEnd - r0);
             for (int v = 0; v < batch; v++) {
                 System.arraycopy(acc, v * ROWS, out, v * rows + r0, valid);
             }
+            r0 += ROWS;
         }
+    }
+
+    /** Whether {@link #pairSums} is implemented: one vector's block sums for two groups at once. */
+    boolean pairsGroups() {
+        return false;
+    }
+
+    /**
+     * The exact block sums of one vector against two groups, the chunks at {@code at} and {@code next}, blocks
+     * {@code [0, n)}: to {@code sums[32 k + r]} and {@code sums[(CHUNK_BLOCKS + k) * 32 + r]} (or the same places of
+     * {@code shortSums} where {@link #shortSums()}), the same integers as {@link #blockSums}. {@code xsums[xsumsAt + k]}
+     * is the sum of the vector's 32 quants of block k (mod 2^16).
+     */
+    void pairSums(MemorySegment data, long at, long next, int n, byte[] xq, int x0, short[] xsums, int xsumsAt,
+            int[] sums, short[] shortSums) {
+        throw new UnsupportedOperationException();
     }
 
     /**
@@ -171,8 +219,8 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
      * compiled on its own, so that its vector operations always fit C2's node budget and are never left out of line
      * (boxed) by a large caller.
      */
-    private void floatSteps(MemorySegment data, long at, int n, int[] intSums, short[] shortSums, int count,
-            boolean convert, float[] dw, float[] xd, int xdAt, float[] acc, int accAt) {
+    private void floatSteps(MemorySegment data, long at, int n, int[] intSums, short[] shortSums, int sumsAt,
+            int count, boolean convert, float[] dw, float[] xd, int xdAt, float[] acc, int accAt) {
         if (dw == null) {
             FloatVector a0 = FloatVector.fromArray(F512, acc, accAt);
             FloatVector a1 = FloatVector.fromArray(F512, acc, accAt + 16);
@@ -182,10 +230,12 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
                 FloatVector s0;
                 FloatVector s1;
                 if (intSums != null) {
-                    s0 = (FloatVector) IntVector.fromArray(I512, intSums, 32 * k).convert(VectorOperators.I2F, 0);
-                    s1 = (FloatVector) IntVector.fromArray(I512, intSums, 32 * k + 16).convert(VectorOperators.I2F, 0);
+                    s0 = (FloatVector) IntVector.fromArray(I512, intSums, sumsAt + 32 * k)
+                            .convert(VectorOperators.I2F, 0);
+                    s1 = (FloatVector) IntVector.fromArray(I512, intSums, sumsAt + 32 * k + 16)
+                            .convert(VectorOperators.I2F, 0);
                 } else {
-                    ShortVector s = ShortVector.fromArray(S512, shortSums, 32 * k);
+                    ShortVector s = ShortVector.fromArray(S512, shortSums, sumsAt + 32 * k);
                     s0 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 0);
                     s1 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 1);
                 }
@@ -204,7 +254,7 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
             }
         }
         for (int j = 0; j < count; j++) {
-            int sumsAt = j * CHUNK_BLOCKS * ROWS;
+            int sumsj = sumsAt + j * CHUNK_BLOCKS * ROWS;
             int xdj = xdAt + j * blocks;
             int accj = accAt + j * ROWS;
             FloatVector a0 = FloatVector.fromArray(F512, acc, accj);
@@ -214,12 +264,12 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
                 FloatVector s0;
                 FloatVector s1;
                 if (intSums != null) {
-                    s0 = (FloatVector) IntVector.fromArray(I512, intSums, sumsAt + 32 * k)
+                    s0 = (FloatVector) IntVector.fromArray(I512, intSums, sumsj + 32 * k)
                             .convert(VectorOperators.I2F, 0);
-                    s1 = (FloatVector) IntVector.fromArray(I512, intSums, sumsAt + 32 * k + 16)
+                    s1 = (FloatVector) IntVector.fromArray(I512, intSums, sumsj + 32 * k + 16)
                             .convert(VectorOperators.I2F, 0);
                 } else {
-                    ShortVector s = ShortVector.fromArray(S512, shortSums, sumsAt + 32 * k);
+                    ShortVector s = ShortVector.fromArray(S512, shortSums, sumsj + 32 * k);
                     s0 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 0);
                     s1 = (FloatVector) s.convertShape(VectorOperators.S2F, F512, 1);
                 }

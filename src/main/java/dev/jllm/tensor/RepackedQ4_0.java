@@ -110,6 +110,49 @@ final class RepackedQ4_0 extends RepackedKernel {
         }
     }
 
+    @Override
+    boolean pairsGroups() {
+        return true;
+    }
+
+    /**
+     * One vector against two groups, each activation broadcast serving both. The nibbles are taken unsigned,
+     * {@code u = s ^ 8 = s + 8} for the stored 4-bit two's complement {@code s = q - 8}, with one mask or one shift
+     * (where the signed form takes two shifts, on the one port that shifts and multiplies 512-bit vectors here), and
+     * the block sum starts from {@code -8 * sum(x)}: {@code sum(u x) - 8 sum(x) = sum(s x)}. The 16-bit lanes wrap
+     * while summing (the unsigned partial sums reach 32 * 15 * 127), but the sums are exact modulo 2^16 and the
+     * result is the same block sum as {@link #blockSums}, which fits (see the class comment): the same integer.
+     */
+    @Override
+    void pairSums(MemorySegment data, long at, long next, int n, byte[] xq, int x0, short[] xsums, int xsumsAt,
+            int[] unused, short[] sums) {
+        for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, next += GROUP_BLOCK_BYTES, x0 += 32) {
+            ShortVector a = ShortVector.broadcast(S512, (short) (-8 * xsums[xsumsAt + k]));
+            ShortVector b = a;
+            for (int v = 0; v < 8; v++) {
+                ShortVector p = ShortVector.fromMemorySegment(S512, data, at + 64L * v, LE)
+                        .lanewise(VectorOperators.XOR, (short) 0x8888);
+                ShortVector q = ShortVector.fromMemorySegment(S512, data, next + 64L * v, LE)
+                        .lanewise(VectorOperators.XOR, (short) 0x8888);
+                int x = x0 + 4 * v;
+                ShortVector x1 = ShortVector.broadcast(S512, xq[x]);
+                a = a.add(p.and((short) 15).mul(x1));
+                b = b.add(q.and((short) 15).mul(x1));
+                ShortVector x2 = ShortVector.broadcast(S512, xq[x + 1]);
+                a = a.add(p.lanewise(VectorOperators.LSHR, 4).and((short) 15).mul(x2));
+                b = b.add(q.lanewise(VectorOperators.LSHR, 4).and((short) 15).mul(x2));
+                ShortVector x3 = ShortVector.broadcast(S512, xq[x + 2]);
+                a = a.add(p.lanewise(VectorOperators.LSHR, 8).and((short) 15).mul(x3));
+                b = b.add(q.lanewise(VectorOperators.LSHR, 8).and((short) 15).mul(x3));
+                ShortVector x4 = ShortVector.broadcast(S512, xq[x + 3]);
+                a = a.add(p.lanewise(VectorOperators.LSHR, 12).mul(x4));
+                b = b.add(q.lanewise(VectorOperators.LSHR, 12).mul(x4));
+            }
+            a.intoArray(sums, 32 * k);
+            b.intoArray(sums, (CHUNK_BLOCKS + k) * 32);
+        }
+    }
+
     private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, short[] sums, int s0) {
         for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32) {
             ShortVector a = ShortVector.zero(S512);

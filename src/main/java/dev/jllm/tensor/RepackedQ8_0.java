@@ -175,6 +175,43 @@ final class RepackedQ8_0 extends RepackedKernel {
         ((IntVector) high.convert(VectorOperators.F2I, 0)).intoArray(sums, at + 16);
     }
 
+    @Override
+    boolean pairsGroups() {
+        return true;
+    }
+
+    /** One vector against two groups, each activation broadcast serving both: {@link #sums1}'s arithmetic. */
+    @Override
+    void pairSums(MemorySegment data, long at, long next, int n, byte[] xq, int x0, short[] xsums, int xsumsAt,
+            int[] sums, short[] unused) {
+        for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, next += GROUP_BLOCK_BYTES, x0 += 32) {
+            IntVector lo0 = IntVector.zero(I512);
+            IntVector hi0 = IntVector.zero(I512);
+            IntVector lo1 = IntVector.zero(I512);
+            IntVector hi1 = IntVector.zero(I512);
+            for (int p = 0; p < 16; p++) {
+                ShortVector x0v = ShortVector.broadcast(S512, xq[x0 + 2 * p]);
+                ShortVector x1v = ShortVector.broadcast(S512, xq[x0 + 2 * p + 1]);
+                ShortVector pair0 = widen(data, at + 64L * p).mul(x0v).add(widen(data, at + 64L * p + 32).mul(x1v));
+                ShortVector pair1 = widen(data, next + 64L * p).mul(x0v)
+                        .add(widen(data, next + 64L * p + 32).mul(x1v));
+                lo0 = lo0.add(pair0.convertShape(VectorOperators.S2I, I512, 0));
+                hi0 = hi0.add(pair0.convertShape(VectorOperators.S2I, I512, 1));
+                lo1 = lo1.add(pair1.convertShape(VectorOperators.S2I, I512, 0));
+                hi1 = hi1.add(pair1.convertShape(VectorOperators.S2I, I512, 1));
+            }
+            lo0.intoArray(sums, 32 * k);
+            hi0.intoArray(sums, 32 * k + 16);
+            lo1.intoArray(sums, (CHUNK_BLOCKS + k) * 32);
+            hi1.intoArray(sums, (CHUNK_BLOCKS + k) * 32 + 16);
+        }
+    }
+
+    /** 32 rows' int8 quants at {@code at} as 16-bit lanes. */
+    private static ShortVector widen(MemorySegment data, long at) {
+        return (ShortVector) ByteVector.fromMemorySegment(B256, data, at, LE).convertShape(VectorOperators.B2S, S512, 0);
+    }
+
     private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, int[] sums, int s0) {
         for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32) {
             IntVector lo = IntVector.zero(I512);

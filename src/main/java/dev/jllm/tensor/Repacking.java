@@ -18,6 +18,16 @@ public final class Repacking {
     /** Bytes of alignment of a repacked copy (a cache line, and the width of the vectors that read it). */
     static final long ALIGNMENT = 64;
 
+    /**
+     * {@code bytes} of zeroed memory, 64-byte aligned, for repacked copies, freed when {@code arena} closes (see
+     * {@link OffHeap}: mapped from the system where it can be, so it is written only once, by the repacking).
+     *
+     * @throws OutOfMemoryError when the memory cannot be had
+     */
+    public static MemorySegment allocate(Arena arena, long bytes) {
+        return OffHeap.allocate(arena, bytes, ALIGNMENT);
+    }
+
     /** Whether {@link #repack} applies to {@code t}: a Q4_0 or Q8_0 matrix in row order, on a CPU with AVX-512. */
     public static boolean applies(Tensor t) {
         return RepackedKernel.AVAILABLE && t.rowOrder() == null && t.shape().length == 2
@@ -42,7 +52,7 @@ public final class Repacking {
      * {@link RepackedType}. The groups of rows are copied on the thread pool.
      */
     public static Tensor repack(Tensor t, Arena arena) {
-        return repack(t, arena.allocate(bytes(t), ALIGNMENT));
+        return repack(t, allocate(arena, bytes(t)));
     }
 
     /**
