@@ -111,7 +111,7 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
 
     @Override
     public final int rowTile(int batch) {
-        return ROWS;
+        return batch == 1 && pairsGroups() ? 2 * ROWS : ROWS; // whole pairs of groups where pairSums takes them
     }
 
     private static final class Scratch {
