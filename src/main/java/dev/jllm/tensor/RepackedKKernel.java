@@ -50,7 +50,6 @@ abstract sealed class RepackedKKernel implements Kernel permits RepackedQ4_K, Re
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     final GgmlType source;
-    final BlockDecoder decoder;
     final int cols;
     final int supers;
     /** Bytes of one (group, super-block). */
@@ -68,13 +67,12 @@ abstract sealed class RepackedKKernel implements Kernel permits RepackedQ4_K, Re
     /** 16-bit partial sums per super-block and vector (each a multiple of 32 row lanes). */
     final int partials;
 
-    RepackedKKernel(GgmlType source, BlockDecoder decoder, int cols, int groupSuperBytes, int scalesAt, int minsAt,
+    RepackedKKernel(GgmlType source, int cols, int groupSuperBytes, int scalesAt, int minsAt,
             int dAt, int dminAt, int slots, int partials) {
         if (cols % SUPER != 0 || cols <= 0) {
             throw new IllegalArgumentException("row length " + cols + " is not a positive multiple of " + SUPER);
         }
         this.source = source;
-        this.decoder = decoder;
         this.cols = cols;
         this.supers = cols / SUPER;
         this.groupSuperBytes = groupSuperBytes;
@@ -100,14 +98,11 @@ abstract sealed class RepackedKKernel implements Kernel permits RepackedQ4_K, Re
         return (group * supers + superBlock) * groupSuperBytes;
     }
 
-    /** The quant of value {@code i} (0..255) of row lane {@code lane}, as the decoder gives it (offsets removed). */
-    abstract int quant(MemorySegment data, long at, int lane, int i);
-
     /**
-     * Writes row lane {@code lane}'s super-blocks, decoded in {@code u} ({@link BlockDecoder#unpack}), into the
-     * quants of the group's bytes {@code out} (from super-block 0).
+     * The quant of value {@code i} (0..255) of row lane {@code lane}, as {@link BlockDecoder} gives it (Q6_K's offset
+     * removed).
      */
-    abstract void packQuants(UnpackedBlocks u, int lane, byte[] out);
+    abstract int quant(MemorySegment data, long at, int lane, int i);
 
     /**
      * The 16-bit partial sums of super-blocks {@code [0, n)} of the chunk at {@code at} against {@code count} (1 to
@@ -144,36 +139,45 @@ abstract sealed class RepackedKKernel implements Kernel permits RepackedQ4_K, Re
 
     // ---------------------------------------------------------------- repacking
 
-    /** Copies groups {@code [firstGroup, endGroup)} of the {@code rows} rows of {@code from} into {@code to}. */
+    /**
+     * Copies groups {@code [firstGroup, endGroup)} of the {@code rows} rows of {@code from} into {@code to}: per group
+     * the 32 rows' bytes copied to an array (one bulk copy), the group's repacked bytes built in another with plain
+     * scalar code (fast from the first call, before C2 has compiled anything), copied out in one piece.
+     */
     final void repackGroups(MemorySegment from, long rows, MemorySegment to, int firstGroup, int endGroup) {
-        UnpackedBlocks u = new UnpackedBlocks().ensure(supers, SUPER);
+        int rowBytes = supers * source.blockBytes;
+        byte[] in = new byte[ROWS * rowBytes];
         byte[] out = new byte[supers * groupSuperBytes];
         for (int g = firstGroup; g < endGroup; g++) {
-            java.util.Arrays.fill(out, (byte) 0); // padding rows: zero quants, scales and floats
             int valid = (int) Math.min(ROWS, rows - (long) g * ROWS);
+            if (valid < ROWS) {
+                java.util.Arrays.fill(out, (byte) 0); // padding rows: zero quants, scales and floats
+            }
+            MemorySegment.copy(from, java.lang.foreign.ValueLayout.JAVA_BYTE, (long) g * ROWS * rowBytes, in, 0,
+                    valid * rowBytes);
             for (int lane = 0; lane < valid; lane++) {
-                decoder.unpack(from, ((long) g * ROWS + lane) * supers, supers, u);
-                packQuants(u, lane, out);
-                int slotValues = SUPER / slots;
                 for (int k = 0; k < supers; k++) {
-                    int base = k * groupSuperBytes;
-                    for (int s = 0; s < slots; s++) {
-                        int slot = 16 * k + s * slotValues / BlockDecoder.SCALE_GROUP;
-                        out[base + scalesAt + 32 * s + lane] = (byte) u.scales[slot];
-                        if (minsAt >= 0) {
-                            out[base + minsAt + 32 * s + lane] = (byte) u.mins[slot];
-                        }
-                    }
-                    FLOATS.set(out, base + dAt + 4 * lane, u.d[k]);
-                    if (dminAt >= 0) {
-                        FLOATS.set(out, base + dminAt + 4 * lane, u.dmin[k]);
-                    }
+                    repackBlock(in, lane * rowBytes + k * source.blockBytes, out, k * groupSuperBytes, lane);
                 }
             }
             MemorySegment.copy(out, 0, to, java.lang.foreign.ValueLayout.JAVA_BYTE, groupSuper(g, 0), out.length);
         }
     }
 
+    /**
+     * Writes the file's block at {@code in[from ..]} as row lane {@code lane} of the (group, super-block) at
+     * {@code out[at ..]}: its quants, scales (and minimums), d (and dmin).
+     */
+    abstract void repackBlock(byte[] in, int from, byte[] out, int at, int lane);
+
+    static float half(byte[] in, int at) {
+        return Float.float16ToFloat((short) SHORTS.get(in, at));
+    }
+
+    static final java.lang.invoke.VarHandle SHORTS =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, LE);
+    static final java.lang.invoke.VarHandle LONGS =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, LE);
     static final java.lang.invoke.VarHandle FLOATS =
             java.lang.invoke.MethodHandles.byteArrayViewVarHandle(float[].class, LE);
     static final java.lang.invoke.VarHandle INTS =

@@ -28,7 +28,7 @@ final class RepackedQ4_K extends RepackedKKernel {
     private static final int DMIN_AT = 4736;
 
     RepackedQ4_K(int cols) {
-        super(GgmlType.Q4_K, new Q4_KBlocks(), cols, GROUP_SUPER_BYTES, SCALES_AT, MINS_AT, D_AT, DMIN_AT, 8, 8);
+        super(GgmlType.Q4_K, cols, GROUP_SUPER_BYTES, SCALES_AT, MINS_AT, D_AT, DMIN_AT, 8, 8);
     }
 
     @Override
@@ -38,22 +38,44 @@ final class RepackedQ4_K extends RepackedKKernel {
         return ((short) (s << (12 - 4 * (i % 4))) >> 12) + 8;
     }
 
-    /** Four quants (0..15, one a byte, little-endian in an int) at a time to four signed nibbles q - 8 in a short. */
+    /**
+     * The file's 144 bytes (fp16 d, fp16 dmin, 12 bytes of 6-bit scales and minimums, 128 bytes of nibbles: byte l of
+     * run c holds value 64c + l low and 64c + 32 + l high) into the layout: four nibbles at a time from an int,
+     * flipped to q - 8 by {@code ^ 8}.
+     */
     @Override
-    void packQuants(UnpackedBlocks u, int lane, byte[] out) {
-        for (int k = 0; k < supers; k++) {
-            int base = k * GROUP_SUPER_BYTES + 2 * lane;
-            for (int i = 0; i < SUPER; i += 4) {
-                int x = (int) INTS.get(u.q, SUPER * k + i) ^ 0x08080808;
-                int y = x | (x >>> 4);
-                short packed = (short) ((y & 0xFF) | ((y >>> 8) & 0xFF00));
-                SHORTS.set(out, base + 512 * (i / 32) + 64 * (i % 32 / 4), packed);
+    void repackBlock(byte[] in, int from, byte[] out, int at, int lane) {
+        for (int j = 0; j < 8; j++) {
+            int scale;
+            int min;
+            if (j < 4) {
+                scale = in[from + 4 + j] & 63;
+                min = in[from + 8 + j] & 63;
+            } else {
+                scale = (in[from + 8 + j] & 0xF) | ((in[from + j] & 0xFF) >>> 6) << 4;
+                min = (in[from + 8 + j] & 0xFF) >>> 4 | ((in[from + 4 + j] & 0xFF) >>> 6) << 4;
+            }
+            out[at + SCALES_AT + 32 * j + lane] = (byte) scale;
+            out[at + MINS_AT + 32 * j + lane] = (byte) min;
+        }
+        FLOATS.set(out, at + D_AT + 4 * lane, half(in, from));
+        FLOATS.set(out, at + DMIN_AT + 4 * lane, half(in, from + 2));
+        for (int c = 0; c < 4; c++) {
+            for (int v = 0; v < 8; v++) {
+                int b = (int) INTS.get(in, from + 16 + 32 * c + 4 * v);
+                int dst = at + 64 * v + 2 * lane;
+                SHORTS.set(out, dst + 512 * (2 * c), packNibbles(b & 0x0F0F0F0F));
+                SHORTS.set(out, dst + 512 * (2 * c + 1), packNibbles((b >>> 4) & 0x0F0F0F0F));
             }
         }
     }
 
-    static final java.lang.invoke.VarHandle SHORTS =
-            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, LE);
+    /** Four quants 0..15, one a byte, as one short of four signed nibbles q - 8 (the first in the low bits). */
+    private static short packNibbles(int quants) {
+        int x = quants ^ 0x08080808;
+        int y = x | (x >>> 4);
+        return (short) ((y & 0xFF) | ((y >>> 8) & 0xFF00));
+    }
 
     @Override
     void partialSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, short[] sums) {

@@ -25,7 +25,7 @@ final class RepackedQ6_K extends RepackedKKernel {
     private static final int D_AT = 8704;
 
     RepackedQ6_K(int cols) {
-        super(GgmlType.Q6_K, new Q6_KBlocks(), cols, GROUP_SUPER_BYTES, SCALES_AT, -1, D_AT, -1, 16, 32);
+        super(GgmlType.Q6_K, cols, GROUP_SUPER_BYTES, SCALES_AT, -1, D_AT, -1, 16, 32);
     }
 
     @Override
@@ -33,14 +33,40 @@ final class RepackedQ6_K extends RepackedKKernel {
         return data.get(ValueLayout.JAVA_BYTE, at + 32L * i + lane);
     }
 
+    /**
+     * The file's 210 bytes (low nibbles, high 2-bit pairs, 16 int8 scales, fp16 d; see {@link Q6_KBlocks}) into the
+     * layout: eight values at a time in a long, each byte's 6-bit q made q - 32 without borrows between bytes.
+     */
     @Override
-    void packQuants(UnpackedBlocks u, int lane, byte[] out) {
-        for (int k = 0; k < supers; k++) {
-            int base = k * GROUP_SUPER_BYTES + lane;
-            int from = SUPER * k;
-            for (int i = 0; i < SUPER; i++) {
-                out[base + 32 * i] = u.q[from + i];
+    void repackBlock(byte[] in, int from, byte[] out, int at, int lane) {
+        for (int s = 0; s < 16; s++) {
+            out[at + SCALES_AT + 32 * s + lane] = in[from + 192 + s];
+        }
+        FLOATS.set(out, at + D_AT + 4 * lane, half(in, from + 208));
+        for (int n = 0; n < 2; n++) {
+            for (int l = 0; l < 32; l += 8) {
+                long low0 = (long) LONGS.get(in, from + 64 * n + l);
+                long low1 = (long) LONGS.get(in, from + 64 * n + 32 + l);
+                long high = (long) LONGS.get(in, from + 128 + 32 * n + l);
+                int value = 128 * n + l;
+                scatter(low0 & NIBBLES | (high & TWO_BITS) << 4, out, at + 32 * value + lane);
+                scatter(low1 & NIBBLES | (high >>> 2 & TWO_BITS) << 4, out, at + 32 * (value + 32) + lane);
+                scatter(low0 >>> 4 & NIBBLES | (high >>> 4 & TWO_BITS) << 4, out, at + 32 * (value + 64) + lane);
+                scatter(low1 >>> 4 & NIBBLES | (high >>> 6 & TWO_BITS) << 4, out, at + 32 * (value + 96) + lane);
             }
+        }
+    }
+
+    private static final long NIBBLES = 0x0F0F0F0F0F0F0F0FL;
+    private static final long TWO_BITS = 0x0303030303030303L;
+    private static final long TOP_BITS = 0x8080808080808080L;
+
+    /** Eight 6-bit quants (a byte each) as q - 32 to bytes {@code at}, {@code at + 32}, ... (the next values). */
+    private static void scatter(long q, byte[] out, int at) {
+        // (q | 0x80) - 0x20 cannot borrow from the next byte; the xor then gives q - 32 in two's complement
+        long v = ((q | TOP_BITS) - 0x2020202020202020L) ^ TOP_BITS;
+        for (int i = 0; i < 8; i++) {
+            out[at + 32 * i] = (byte) (v >>> (8 * i));
         }
     }
 
