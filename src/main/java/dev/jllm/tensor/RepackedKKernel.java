@@ -11,7 +11,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The kernel of a K-quant matrix (Q4_K, Q6_K) repacked at load ({@link Repacking}) so that output rows are vector
+ * The kernel of a K-quant matrix (Q4_K, Q5_K, Q6_K) repacked at load ({@link Repacking}) so that output rows are vector
  * lanes, as {@link RepackedKernel} does for Q4_0 and Q8_0, with the activations in {@link ActivationFormat#Q8_K}
  * (256 int8 values with one float scale dx and the int sum of each 16, what the direct K-quant kernels use).
  *
@@ -34,7 +34,7 @@ import jdk.incubator.vector.VectorSpecies;
  * load ({@link #partialSums}), then per vector the integer scale products ({@link #superSums}), then the float steps
  * ({@link #floatSteps}).
  */
-abstract sealed class RepackedKKernel implements Kernel permits RepackedQ4_K, RepackedQ6_K {
+abstract sealed class RepackedKKernel implements Kernel permits RepackedQ4_K, RepackedQ5_K, RepackedQ6_K {
 
     static final int ROWS = RepackedKernel.ROWS;
     static final int SUPER = 256;

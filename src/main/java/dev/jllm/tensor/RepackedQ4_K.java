@@ -45,21 +45,7 @@ final class RepackedQ4_K extends RepackedKKernel {
      */
     @Override
     void repackBlock(byte[] in, int from, byte[] out, int at, int lane) {
-        for (int j = 0; j < 8; j++) {
-            int scale;
-            int min;
-            if (j < 4) {
-                scale = in[from + 4 + j] & 63;
-                min = in[from + 8 + j] & 63;
-            } else {
-                scale = (in[from + 8 + j] & 0xF) | ((in[from + j] & 0xFF) >>> 6) << 4;
-                min = (in[from + 8 + j] & 0xFF) >>> 4 | ((in[from + 4 + j] & 0xFF) >>> 6) << 4;
-            }
-            out[at + SCALES_AT + 32 * j + lane] = (byte) scale;
-            out[at + MINS_AT + 32 * j + lane] = (byte) min;
-        }
-        FLOATS.set(out, at + D_AT + 4 * lane, half(in, from));
-        FLOATS.set(out, at + DMIN_AT + 4 * lane, half(in, from + 2));
+        scalesAndFloats(in, from, out, at, lane, SCALES_AT, MINS_AT, D_AT, DMIN_AT);
         for (int c = 0; c < 4; c++) {
             for (int v = 0; v < 8; v++) {
                 int b = (int) INTS.get(in, from + 16 + 32 * c + 4 * v);
@@ -70,8 +56,31 @@ final class RepackedQ4_K extends RepackedKKernel {
         }
     }
 
+    /**
+     * A Q4_K or Q5_K block's fp16 d and dmin (bytes 0..3) and 6-bit scales and minimums (the 12 bytes after them, as
+     * ggml's {@code get_scale_min_k4} reads them) to row lane {@code lane}'s bytes and floats of the layout.
+     */
+    static void scalesAndFloats(byte[] in, int from, byte[] out, int at, int lane, int scalesAt, int minsAt, int dAt,
+            int dminAt) {
+        for (int j = 0; j < 8; j++) {
+            int scale;
+            int min;
+            if (j < 4) {
+                scale = in[from + 4 + j] & 63;
+                min = in[from + 8 + j] & 63;
+            } else {
+                scale = (in[from + 8 + j] & 0xF) | ((in[from + j] & 0xFF) >>> 6) << 4;
+                min = (in[from + 8 + j] & 0xFF) >>> 4 | ((in[from + 4 + j] & 0xFF) >>> 6) << 4;
+            }
+            out[at + scalesAt + 32 * j + lane] = (byte) scale;
+            out[at + minsAt + 32 * j + lane] = (byte) min;
+        }
+        FLOATS.set(out, at + dAt + 4 * lane, half(in, from));
+        FLOATS.set(out, at + dminAt + 4 * lane, half(in, from + 2));
+    }
+
     /** Four quants 0..15, one a byte, as one short of four signed nibbles q - 8 (the first in the low bits). */
-    private static short packNibbles(int quants) {
+    static short packNibbles(int quants) {
         int x = quants ^ 0x08080808;
         int y = x | (x >>> 4);
         return (short) ((y & 0xFF) | ((y >>> 8) & 0xFF00));

@@ -1,9 +1,9 @@
 package dev.jllm.tensor;
 
 /**
- * A matrix in the row-group layout of {@link RepackedKernel} (Q4_0, Q8_0) or {@link RepackedKKernel} (Q4_K, Q6_K),
- * as {@link Repacking} makes it: the layout depends on the row length, so each repacked matrix has its own type (and
- * kernel).
+ * A matrix in the row-group layout of {@link RepackedKernel} (Q4_0, Q8_0) or {@link RepackedKKernel} (Q4_K, Q5_K,
+ * Q6_K), as {@link Repacking} makes it: the layout depends on the row length, so each repacked matrix has its own type
+ * (and kernel).
  */
 public final class RepackedType implements TensorType {
 

@@ -6,7 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Copies Q4_0 and Q8_0 weight matrices (Q4_K and Q6_K: {@link RepackedKKernel}), once at load, into the row-group
+ * Copies Q4_0 and Q8_0 weight matrices (Q4_K, Q5_K and Q6_K: {@link RepackedKKernel}), once at load, into the row-group
  * layout of {@link RepackedKernel}, in
  * off-heap memory of an arena the model owns (never on the Java heap). After that the products read only the copy;
  * the mapped file's pages of those matrices are released from the process's resident memory and not touched again.
@@ -20,7 +20,7 @@ public final class Repacking {
     static final long ALIGNMENT = 64;
 
     /**
-     * Whether {@link #repack} applies to {@code t}: a Q4_0, Q8_0, Q4_K or Q6_K matrix in row order, on a CPU with
+     * Whether {@link #repack} applies to {@code t}: a Q4_0, Q8_0, Q4_K, Q5_K or Q6_K matrix in row order, on a CPU with
      * AVX-512.
      */
     public static boolean applies(Tensor t) {
@@ -30,7 +30,8 @@ public final class Repacking {
     }
 
     private static boolean kQuant(Tensor t) {
-        return (t.type() == GgmlType.Q4_K || t.type() == GgmlType.Q6_K) && t.rowLength() % 256 == 0;
+        return (t.type() == GgmlType.Q4_K || t.type() == GgmlType.Q5_K || t.type() == GgmlType.Q6_K)
+                && t.rowLength() % 256 == 0;
     }
 
     /** Bytes the repacked copy of {@code t} takes (t must be one {@link #applies} to). */
@@ -42,7 +43,10 @@ public final class Repacking {
     }
 
     private static RepackedKKernel kKernelFor(Tensor t) {
-        return t.type() == GgmlType.Q4_K ? new RepackedQ4_K(t.rowLength()) : new RepackedQ6_K(t.rowLength());
+        if (t.type() == GgmlType.Q4_K) {
+            return new RepackedQ4_K(t.rowLength());
+        }
+        return t.type() == GgmlType.Q5_K ? new RepackedQ5_K(t.rowLength()) : new RepackedQ6_K(t.rowLength());
     }
 
     private static RepackedKernel kernelFor(Tensor t) {

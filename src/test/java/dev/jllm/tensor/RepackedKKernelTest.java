@@ -11,18 +11,18 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The repacked Q4_K and Q6_K products ({@link Repacking}, {@link RepackedKKernel}) on fresh random data at every run
+ * The repacked Q4_K, Q5_K and Q6_K products ({@link Repacking}, {@link RepackedKKernel}) on fresh random data at every run
  * (the seed is in each message; {@code -Djllm.test.seed=N} replays one): row counts that are not multiples of the
  * 32-row group, row lengths that are not multiples of the 4-super-block chunk, batches of 1 to 9 and 37, extreme
  * scales (fp16 maximum, subnormal, zero, negative d and dmin), extreme quants (Q4_K nibbles all 0 or all 15 with
- * scales and minimums 63; Q6_K quants all -32 or 31 with scales -128 or 127; against activations quantized to
+ * scales and minimums 63; Q5_K quants all 0 or 31 likewise; Q6_K quants all -32 or 31 with scales -128 or 127; against activations quantized to
  * +-127) and quants that are all zero after their offset.
  *
  * <p>What must hold, and why:
  * <ul>
  * <li>Bit for bit the kernel's own one-value-at-a-time {@code dotPrepared}, whatever the batch (and so each vector of
  * a batch gives what it gives alone: batch invariance): the integer sums T and M are exact in any order (bounds in
- * {@link RepackedQ4_K} and {@link RepackedQ6_K}), and the float steps per super-block are the same.</li>
+ * {@link RepackedQ4_K}, {@link RepackedQ5_K} and {@link RepackedQ6_K}), and the float steps per super-block are the same.</li>
  * <li>Against the exact value in float64 with the same Q8_K activations,
  * {@code E = sum_k dx_k (d_k T_k - dmin_k M_k)}, T and M computed here in longs from the original blocks (decoded by
  * the type's {@link BlockDecoder}, tested against ggml elsewhere). Per super-block a term {@code (float) T * fl(d dx)}
@@ -49,7 +49,7 @@ class RepackedKKernelTest {
         long seed = seed();
         Random random = new Random(seed);
         try (Arena arena = Arena.ofShared()) {
-            for (GgmlType type : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q6_K}) {
+            for (GgmlType type : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K}) {
                 for (int rows : new int[] {1, 31, 33, 64, 70}) {
                     for (int cols : new int[] {256, 768, 256 * (5 + random.nextInt(3))}) {
                         for (Extreme extreme : Extreme.values()) {
@@ -73,7 +73,7 @@ class RepackedKKernelTest {
         long seed = seed();
         Random random = new Random(seed);
         try (Arena arena = Arena.ofShared()) {
-            for (GgmlType type : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q6_K}) {
+            for (GgmlType type : new GgmlType[] {GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K}) {
                 for (Extreme extreme : Extreme.values()) {
                     Tensor w = randomMatrix(arena, type, 45, 768, extreme, random);
                     Tensor r = Repacking.repack(w, arena);
@@ -99,8 +99,12 @@ class RepackedKKernelTest {
         int rows = Math.toIntExact(w.rowCount());
         int cols = w.rowLength();
         int supers = cols / 256;
-        boolean mins = w.type() == GgmlType.Q4_K;
-        BlockDecoder decoder = mins ? new Q4_KBlocks() : new Q6_KBlocks();
+        boolean mins = w.type() != GgmlType.Q6_K;
+        BlockDecoder decoder = switch ((GgmlType) w.type()) {
+            case Q4_K -> new Q4_KBlocks();
+            case Q5_K -> new Q5_KBlocks();
+            default -> new Q6_KBlocks();
+        };
         UnpackedBlocks u = new UnpackedBlocks().ensure(supers, 256);
         float[] out = new float[rows * batch];
         MatMul.apply(r, x, batch, out, new PreparedActivations());
@@ -151,7 +155,8 @@ class RepackedKKernelTest {
     static Tensor randomMatrix(Arena arena, GgmlType type, int rows, int cols, Extreme extreme, Random random) {
         int supers = cols / 256;
         boolean q4 = type == GgmlType.Q4_K;
-        int blockBytes = q4 ? 144 : 210;
+        boolean q5 = type == GgmlType.Q5_K;
+        int blockBytes = type.blockBytes;
         MemorySegment data = arena.allocate((long) rows * supers * blockBytes);
         for (long block = 0; block < (long) rows * supers; block++) {
             long at = block * blockBytes;
@@ -159,12 +164,13 @@ class RepackedKKernelTest {
                 data.set(ValueLayout.JAVA_BYTE, at + i, (byte) random.nextInt(256));
             }
             boolean high = random.nextBoolean();
-            if (q4) {
+            if (q4 || q5) {
+                // Q5_K: 32 bytes of fifth bits, then the nibbles
                 if (extreme == Extreme.LARGEST_QUANTS) {
                     fill(data, at + 4, 12, (byte) 0xFF); // every scale and minimum 63
-                    fill(data, at + 16, 128, (byte) (high ? 0xFF : 0x00));
+                    fill(data, at + 16, blockBytes - 16, (byte) (high ? 0xFF : 0x00));
                 } else if (extreme == Extreme.ZERO_QUANTS) {
-                    fill(data, at + 16, 128, (byte) 0x00);
+                    fill(data, at + 16, blockBytes - 16, (byte) 0x00);
                 }
                 data.set(KernelVectors.SHORT_LE, at, scale(extreme, random));
                 data.set(KernelVectors.SHORT_LE, at + 2, scale(extreme, random));
