@@ -168,10 +168,12 @@ final class RepackedQ5_K extends RepackedKKernel {
                 ShortVector low = ShortVector.fromArray(S512, sums, sumsAt + 64 * (8 * k + s));
                 ShortVector high = ShortVector.fromArray(S512, sums, sumsAt + 64 * (8 * k + s) + 32);
                 int sx = groupSums[g0 + 2 * s] + groupSums[g0 + 2 * s + 1];
+                IntVector h0 = (IntVector) high.convertShape(VectorOperators.S2I, I512, 0);
+                IntVector h1 = (IntVector) high.convertShape(VectorOperators.S2I, I512, 1);
                 IntVector i0 = ((IntVector) low.convertShape(VectorOperators.S2I, I512, 0)).add(8 * sx)
-                        .sub(((IntVector) high.convertShape(VectorOperators.S2I, I512, 0)).lanewise(VectorOperators.LSHL, 4));
+                        .sub(h0.lanewise(VectorOperators.LSHL, 4));
                 IntVector i1 = ((IntVector) low.convertShape(VectorOperators.S2I, I512, 1)).add(8 * sx)
-                        .sub(((IntVector) high.convertShape(VectorOperators.S2I, I512, 1)).lanewise(VectorOperators.LSHL, 4));
+                        .sub(h1.lanewise(VectorOperators.LSHL, 4));
                 t0 = t0.add(i0.mul(RepackedQ4_K.bytesToInts(data, sb + SCALES_AT + 32L * s)));
                 t1 = t1.add(i1.mul(RepackedQ4_K.bytesToInts(data, sb + SCALES_AT + 32L * s + 16)));
                 m0 = m0.add(RepackedQ4_K.bytesToInts(data, sb + MINS_AT + 32L * s).mul(sx));

@@ -11,25 +11,25 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The repacked Q4_K, Q5_K and Q6_K products ({@link Repacking}, {@link RepackedKKernel}) on fresh random data at every run
- * (the seed is in each message; {@code -Djllm.test.seed=N} replays one): row counts that are not multiples of the
- * 32-row group, row lengths that are not multiples of the 4-super-block chunk, batches of 1 to 9 and 37, extreme
- * scales (fp16 maximum, subnormal, zero, negative d and dmin), extreme quants (Q4_K nibbles all 0 or all 15 with
- * scales and minimums 63; Q5_K quants all 0 or 31 likewise; Q6_K quants all -32 or 31 with scales -128 or 127; against activations quantized to
- * +-127) and quants that are all zero after their offset.
+ * The repacked Q4_K, Q5_K and Q6_K products ({@link Repacking}, {@link RepackedKKernel}) on fresh random data at every
+ * run (the seed is in each message; {@code -Djllm.test.seed=N} replays one): row counts that are not multiples of the
+ * 32-row group, row lengths that are not multiples of the 4-super-block chunk, batches of 1 to 9 and 37, extreme scales
+ * (fp16 maximum, subnormal, zero, negative d and dmin), extreme quants (Q4_K nibbles all 0 or all 15 with scales and
+ * minimums 63; Q5_K quants all 0 or 31 likewise; Q6_K quants all -32 or 31 with scales -128 or 127; against activations
+ * quantized to +-127) and quants that are all zero after their offset.
  *
  * <p>What must hold, and why:
  * <ul>
- * <li>Bit for bit the kernel's own one-value-at-a-time {@code dotPrepared}, whatever the batch (and so each vector of
- * a batch gives what it gives alone: batch invariance): the integer sums T and M are exact in any order (bounds in
- * {@link RepackedQ4_K}, {@link RepackedQ5_K} and {@link RepackedQ6_K}), and the float steps per super-block are the same.</li>
- * <li>Against the exact value in float64 with the same Q8_K activations,
- * {@code E = sum_k dx_k (d_k T_k - dmin_k M_k)}, T and M computed here in longs from the original blocks (decoded by
- * the type's {@link BlockDecoder}, tested against ggml elsewhere). Per super-block a term {@code (float) T * fl(d dx)}
- * has two roundings (T may exceed 2^24; the product), each relative <= u = 2^-24, and the FMA that adds it one more;
- * the error of each FMA carries through the later ones. With N FMAs in all (one per super-block, two with minimums)
- * and S = sum_k (|d dx T_k| + |dmin dx M_k|): |acc - E| <= ((1 + u)^(N+2) - 1) S <= (N + 2) u S (1.001) for the N
- * <= 32 here, plus per step 2^-150 * 2^31 in case fl(d dx) underflows (|T| < 2^31) and 2^-150 for the FMA.</li>
+ * <li>Bit for bit the kernel's own one-value-at-a-time {@code dotPrepared}, whatever the batch (and so each vector of a
+ * batch gives what it gives alone: batch invariance): the integer sums T and M are exact in any order (bounds in {@link
+ * RepackedQ4_K}, {@link RepackedQ5_K} and {@link RepackedQ6_K}), and the float steps per super-block are the same.</li>
+ * <li>Against the exact value in float64 with the same Q8_K activations, {@code E = sum_k dx_k (d_k T_k - dmin_k M_k)},
+ * T and M computed here in longs from the original blocks (decoded by the type's {@link BlockDecoder}, tested against
+ * ggml elsewhere). Per super-block a term {@code (float) T * fl(d dx)} has two roundings (T may exceed 2^24; the
+ * product), each relative <= u = 2^-24, and the FMA that adds it one more; the error of each FMA carries through the
+ * later ones. With N FMAs in all (one per super-block, two with minimums) and S = sum_k (|d dx T_k| + |dmin dx M_k|):
+ * |acc - E| <= ((1 + u)^(N+2) - 1) S <= (N + 2) u S (1.001) for the N <= 32 here, plus per step 2^-150 * 2^31 in case
+ * fl(d dx) underflows (|T| < 2^31) and 2^-150 for the FMA.</li>
  * <li>Dequantized rows of the repacked copy equal the original's exactly ({@code (d * scale) * q - dmin * min}, the
  * same floats).</li>
  * </ul>
