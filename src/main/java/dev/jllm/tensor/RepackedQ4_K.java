@@ -88,26 +88,36 @@ final class RepackedQ4_K extends RepackedKKernel {
 
     @Override
     void partialSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, short[] sums) {
-        int stride = CHUNK_SUPERS * 8 * ROWS;
+        nibbleSums(data, at, n, xq, x0, xStride, count, sums, CHUNK_SUPERS * 8 * ROWS, 512, GROUP_SUPER_BYTES, 32);
+    }
+
+    /**
+     * {@code sum (q - 8) x} per 32-value sub-block of nibbles in this layout, for Q4_K and Q5_K: sub-block s of a
+     * super-block at {@code s * subBytes}, super-blocks {@code superBytes} apart; vector j's sum of sub-block b
+     * (0 .. 8n) of the chunk to {@code sums[j * stride + b * step ..]}.
+     */
+    static void nibbleSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count,
+            short[] sums, int stride, int subBytes, int superBytes, int step) {
         switch (count) {
-            case 4 -> sums4(data, at, n, xq, x0, xStride, sums);
+            case 4 -> sums4(data, at, n, xq, x0, xStride, sums, stride, subBytes, superBytes, step);
             case 3 -> {
-                sums2(data, at, n, xq, x0, x0 + xStride, sums, 0, stride);
-                sums1(data, at, n, xq, x0 + 2 * xStride, sums, 2 * stride);
+                sums2(data, at, n, xq, x0, x0 + xStride, sums, 0, stride, subBytes, superBytes, step);
+                sums1(data, at, n, xq, x0 + 2 * xStride, sums, 2 * stride, subBytes, superBytes, step);
             }
-            case 2 -> sums2(data, at, n, xq, x0, x0 + xStride, sums, 0, stride);
-            default -> sums1(data, at, n, xq, x0, sums, 0);
+            case 2 -> sums2(data, at, n, xq, x0, x0 + xStride, sums, 0, stride, subBytes, superBytes, step);
+            default -> sums1(data, at, n, xq, x0, sums, 0, subBytes, superBytes, step);
         }
     }
 
     /** Where sub-block b (0 .. 8n) of the chunk at {@code at} starts. */
-    private static long subBlock(long at, int b) {
-        return at + (long) (b / 8) * GROUP_SUPER_BYTES + 512L * (b % 8);
+    static long subBlock(long at, int b, int subBytes, int superBytes) {
+        return at + (long) (b / 8) * superBytes + (long) subBytes * (b % 8);
     }
 
-    private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, short[] sums, int s0) {
+    private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, short[] sums, int s0,
+            int subBytes, int superBytes, int step) {
         for (int b = 0; b < 8 * n; b++, x0 += 32) {
-            long q0 = subBlock(at, b);
+            long q0 = subBlock(at, b, subBytes, superBytes);
             ShortVector a = ShortVector.zero(S512);
             ShortVector c = ShortVector.zero(S512);
             for (int v = 0; v < 8; v++) {
@@ -118,14 +128,14 @@ final class RepackedQ4_K extends RepackedKKernel {
                 a = a.add(q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12).mul(xq[x + 2]));
                 c = c.add(q.lanewise(VectorOperators.ASHR, 12).mul(xq[x + 3]));
             }
-            a.add(c).intoArray(sums, s0 + 32 * b);
+            a.add(c).intoArray(sums, s0 + step * b);
         }
     }
 
     private static void sums2(MemorySegment data, long at, int n, byte[] xq, int x0, int x1, short[] sums, int s0,
-            int stride) {
+            int stride, int subBytes, int superBytes, int step) {
         for (int b = 0; b < 8 * n; b++, x0 += 32, x1 += 32) {
-            long q0 = subBlock(at, b);
+            long q0 = subBlock(at, b, subBytes, superBytes);
             ShortVector a = ShortVector.zero(S512);
             ShortVector c = ShortVector.zero(S512);
             for (int v = 0; v < 8; v++) {
@@ -140,18 +150,18 @@ final class RepackedQ4_K extends RepackedKKernel {
                 c = c.add(n0.mul(xq[x1 + i])).add(n1.mul(xq[x1 + i + 1]))
                         .add(n2.mul(xq[x1 + i + 2])).add(n3.mul(xq[x1 + i + 3]));
             }
-            a.intoArray(sums, s0 + 32 * b);
-            c.intoArray(sums, s0 + stride + 32 * b);
+            a.intoArray(sums, s0 + step * b);
+            c.intoArray(sums, s0 + stride + step * b);
         }
     }
 
-    private static void sums4(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, short[] sums) {
-        int stride = CHUNK_SUPERS * 8 * ROWS;
+    private static void sums4(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, short[] sums,
+            int stride, int subBytes, int superBytes, int step) {
         int x1 = x0 + xStride;
         int x2 = x1 + xStride;
         int x3 = x2 + xStride;
         for (int b = 0; b < 8 * n; b++, x0 += 32, x1 += 32, x2 += 32, x3 += 32) {
-            long q0 = subBlock(at, b);
+            long q0 = subBlock(at, b, subBytes, superBytes);
             ShortVector a = ShortVector.zero(S512);
             ShortVector c = ShortVector.zero(S512);
             ShortVector e = ShortVector.zero(S512);
@@ -180,10 +190,10 @@ final class RepackedQ4_K extends RepackedKKernel {
                 e = e.add(n3.mul(xq[x2 + i + 3]));
                 f = f.add(n3.mul(xq[x3 + i + 3]));
             }
-            a.intoArray(sums, 32 * b);
-            c.intoArray(sums, stride + 32 * b);
-            e.intoArray(sums, 2 * stride + 32 * b);
-            f.intoArray(sums, 3 * stride + 32 * b);
+            a.intoArray(sums, step * b);
+            c.intoArray(sums, stride + step * b);
+            e.intoArray(sums, 2 * stride + step * b);
+            f.intoArray(sums, 3 * stride + step * b);
         }
     }
 

@@ -69,35 +69,19 @@ final class RepackedQ5_K extends RepackedKKernel {
     @Override
     void partialSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, short[] sums) {
         int stride = CHUNK_SUPERS * 16 * ROWS;
+        RepackedQ4_K.nibbleSums(data, at, n, xq, x0, xStride, count, sums, stride, SUB_BLOCK_BYTES, GROUP_SUPER_BYTES,
+                64);
         for (int j = 0; j < count; j += 2) {
-            if (j + 1 < count) {
-                sums2(data, at, n, xq, x0 + j * xStride, x0 + (j + 1) * xStride, sums, j * stride, stride);
-            } else {
-                sums1(data, at, n, xq, x0 + j * xStride, sums, j * stride);
+            int xj = x0 + j * xStride;
+            for (int b = 0; b < 8 * n; b++) {
+                long bits = RepackedQ4_K.subBlock(at, b, SUB_BLOCK_BYTES, GROUP_SUPER_BYTES) + 512;
+                if (j + 1 < count) {
+                    highSums2(data, bits, xq, xj + 32 * b, xj + xStride + 32 * b, sums, j * stride + 64 * b + 32,
+                            stride);
+                } else {
+                    highSums1(data, bits, xq, xj + 32 * b, sums, j * stride + 64 * b + 32);
+                }
             }
-        }
-    }
-
-    /** Where sub-block b (0 .. 8n) of the chunk at {@code at} starts. */
-    private static long subBlock(long at, int b) {
-        return at + (long) (b / 8) * GROUP_SUPER_BYTES + (long) SUB_BLOCK_BYTES * (b % 8);
-    }
-
-    private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, short[] sums, int s0) {
-        for (int b = 0; b < 8 * n; b++, x0 += 32) {
-            long q0 = subBlock(at, b);
-            ShortVector a = ShortVector.zero(S512);
-            ShortVector c = ShortVector.zero(S512);
-            for (int v = 0; v < 8; v++) {
-                ShortVector q = ShortVector.fromMemorySegment(S512, data, q0 + 64L * v, LE);
-                int x = x0 + 4 * v;
-                a = a.add(q.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12).mul(xq[x]));
-                c = c.add(q.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 12).mul(xq[x + 1]));
-                a = a.add(q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12).mul(xq[x + 2]));
-                c = c.add(q.lanewise(VectorOperators.ASHR, 12).mul(xq[x + 3]));
-            }
-            a.add(c).intoArray(sums, s0 + 64 * b);
-            highSums1(data, q0 + 512, xq, x0, sums, s0 + 64 * b + 32);
         }
     }
 
@@ -114,30 +98,7 @@ final class RepackedQ5_K extends RepackedKKernel {
         b.intoArray(sums, s);
     }
 
-    private static void sums2(MemorySegment data, long at, int n, byte[] xq, int x0, int x1, short[] sums, int s0,
-            int stride) {
-        for (int b = 0; b < 8 * n; b++, x0 += 32, x1 += 32) {
-            long q0 = subBlock(at, b);
-            ShortVector a = ShortVector.zero(S512);
-            ShortVector c = ShortVector.zero(S512);
-            for (int v = 0; v < 8; v++) {
-                ShortVector q = ShortVector.fromMemorySegment(S512, data, q0 + 64L * v, LE);
-                int i = 4 * v;
-                ShortVector n0 = q.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-                ShortVector n1 = q.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 12);
-                ShortVector n2 = q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12);
-                ShortVector n3 = q.lanewise(VectorOperators.ASHR, 12);
-                a = a.add(n0.mul(xq[x0 + i])).add(n1.mul(xq[x0 + i + 1]))
-                        .add(n2.mul(xq[x0 + i + 2])).add(n3.mul(xq[x0 + i + 3]));
-                c = c.add(n0.mul(xq[x1 + i])).add(n1.mul(xq[x1 + i + 1]))
-                        .add(n2.mul(xq[x1 + i + 2])).add(n3.mul(xq[x1 + i + 3]));
-            }
-            a.intoArray(sums, s0 + 64 * b);
-            c.intoArray(sums, s0 + stride + 64 * b);
-            highSums2(data, q0 + 512, xq, x0, x1, sums, s0 + 64 * b + 32, stride);
-        }
-    }
-
+    /** As {@link #highSums1} for two vectors, sharing each load and shift. */
     private static void highSums2(MemorySegment data, long at, byte[] xq, int x0, int x1, short[] sums, int s,
             int stride) {
         ShortVector b0 = ShortVector.zero(S512);
