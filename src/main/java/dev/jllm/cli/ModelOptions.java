@@ -51,8 +51,9 @@ final class ModelOptions {
     String cacheType;
 
     @Option(names = "--no-repack",
-            description = "Keep Q4_0 and Q8_0 weights as they are in the file instead of repacking them at load into a"
-                    + " faster row-interleaved copy (which takes about the file's size in memory again).")
+            description = "Keep Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weights as they are in the file instead of repacking"
+                    + " them at load into a faster row-interleaved copy (which takes about the file's size in memory"
+                    + " again; Q6_K a third more).")
     boolean noRepack;
 
     @Option(names = "--verbose", description = "Print stack traces on errors.")

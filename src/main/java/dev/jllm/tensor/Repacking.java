@@ -6,7 +6,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Copies Q4_0 and Q8_0 weight matrices, once at load, into the row-group layout of {@link RepackedKernel}, in
+ * Copies Q4_0 and Q8_0 weight matrices (Q4_K, Q5_K and Q6_K: {@link RepackedKKernel}), once at load, into the row-group
+ * layout of {@link RepackedKernel}, in
  * off-heap memory of an arena the model owns (never on the Java heap). After that the products read only the copy;
  * the mapped file's pages of those matrices are released from the process's resident memory and not touched again.
  */
@@ -28,15 +29,34 @@ public final class Repacking {
         return OffHeap.allocate(arena, bytes, ALIGNMENT);
     }
 
-    /** Whether {@link #repack} applies to {@code t}: a Q4_0 or Q8_0 matrix in row order, on a CPU with AVX-512. */
+    /**
+     * Whether {@link #repack} applies to {@code t}: a Q4_0, Q8_0, Q4_K, Q5_K or Q6_K matrix in row order, on a CPU with
+     * AVX-512.
+     */
     public static boolean applies(Tensor t) {
         return RepackedKernel.AVAILABLE && t.rowOrder() == null && t.shape().length == 2
-                && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0) && t.rowLength() % 32 == 0;
+                && ((t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0) && t.rowLength() % 32 == 0
+                        || kQuant(t));
+    }
+
+    private static boolean kQuant(Tensor t) {
+        return (t.type() == GgmlType.Q4_K || t.type() == GgmlType.Q5_K || t.type() == GgmlType.Q6_K)
+                && t.rowLength() % 256 == 0;
     }
 
     /** Bytes the repacked copy of {@code t} takes (t must be one {@link #applies} to). */
     public static long bytes(Tensor t) {
+        if (applies(t) && kQuant(t)) {
+            return kKernelFor(t).bytesFor(t.rowCount());
+        }
         return kernelFor(t).bytesFor(t.rowCount());
+    }
+
+    private static RepackedKKernel kKernelFor(Tensor t) {
+        if (t.type() == GgmlType.Q4_K) {
+            return new RepackedQ4_K(t.rowLength());
+        }
+        return t.type() == GgmlType.Q5_K ? new RepackedQ5_K(t.rowLength()) : new RepackedQ6_K(t.rowLength());
     }
 
     private static RepackedKernel kernelFor(Tensor t) {
@@ -60,27 +80,47 @@ public final class Repacking {
      * of an arena's allocation).
      */
     public static Tensor repack(Tensor t, MemorySegment into) {
+        if (applies(t) && kQuant(t)) {
+            RepackedKKernel kernel = kKernelFor(t);
+            check(t, into, kernel.bytesFor(t.rowCount()));
+            long rows = t.rowCount();
+            int groups = Math.toIntExact((rows + RepackedKKernel.ROWS - 1) / RepackedKKernel.ROWS);
+            MemorySegment from = t.data();
+            Parallel.forRange(groups, (long) RepackedKKernel.ROWS * t.rowLength(),
+                    (start, end) -> kernel.repackGroups(from, rows, into, start, end));
+            release(from);
+            return new Tensor(t.name(), new RepackedType(kernel), t.shape(), into);
+        }
         RepackedKernel kernel = kernelFor(t);
         long rows = t.rowCount();
+        check(t, into, kernel.bytesFor(rows));
+        int groups = Math.toIntExact((rows + RepackedKernel.ROWS - 1) / RepackedKernel.ROWS);
+        MemorySegment from = t.data();
+        Parallel.forRange(groups, (long) RepackedKernel.ROWS * t.rowLength(),
+                (start, end) -> kernel.repackGroups(from, rows, into, start, end));
+        release(from);
+        return new Tensor(t.name(), new RepackedType(kernel), t.shape(), into);
+    }
+
+    /** Checks that {@code t} holds its bytes and that {@code into} is {@code bytes} bytes, aligned. */
+    private static void check(Tensor t, MemorySegment into, long bytes) {
         long expected = t.type().bytesFor(t.elementCount());
         if (t.data().byteSize() < expected) {
             throw new IllegalArgumentException("tensor " + t.name() + " holds " + t.data().byteSize()
                     + " bytes, expected " + expected);
         }
-        if (into.byteSize() != kernel.bytesFor(rows) || into.address() % ALIGNMENT != 0) {
-            throw new IllegalArgumentException("tensor " + t.name() + " needs " + kernel.bytesFor(rows)
+        if (into.byteSize() != bytes || into.address() % ALIGNMENT != 0) {
+            throw new IllegalArgumentException("tensor " + t.name() + " needs " + bytes
                     + " bytes aligned to " + ALIGNMENT + ", given " + into.byteSize() + " at " + into.address());
         }
-        int groups = Math.toIntExact((rows + RepackedKernel.ROWS - 1) / RepackedKernel.ROWS);
-        MemorySegment from = t.data();
-        Parallel.forRange(groups, (long) RepackedKernel.ROWS * t.rowLength(),
-                (start, end) -> kernel.repackGroups(from, rows, into, start, end));
+    }
+
+    private static void release(MemorySegment from) {
         if (from.isMapped()) {
             // The products read only the copy from now on: let the file's pages go from this process's resident
             // memory (they stay in the page cache, and come back from the file if anything reads them again).
             from.unload();
         }
-        return new Tensor(t.name(), new RepackedType(kernel), t.shape(), into);
     }
 
     /**
