@@ -247,22 +247,60 @@ final class RepackedPrefill {
      * The float steps of {@code count} tokens of a tile over blocks {@code [0, n)} of a chunk:
      * {@code acc = fma(sum, d_w * d_x, acc)} per row lane, block after block, token t's sums of block k at
      * {@code sums[(k * TOKENS + t) * 32]}, the weight scales at {@code dw[k * 32]}, the token's scale at
-     * {@code xd[xdAt + t * xdStride + k]}, its accumulators at {@code acc[accAt + t * 32]}.
+     * {@code xd[xdAt + t * xdStride + k]}, its accumulators at {@code acc[accAt + t * 32]}. Three tokens at a time:
+     * each token's steps form one dependent chain, and three chains keep the FMA ports busy.
      */
     static void floatSteps(float[] sums, float[] dw, int n, float[] xd, int xdAt, int xdStride, int count,
             float[] acc, int accAt) {
-        for (int t = 0; t < count; t++, xdAt += xdStride, accAt += ROWS) {
-            FloatVector a0 = FloatVector.fromArray(F, acc, accAt);
-            FloatVector a1 = FloatVector.fromArray(F, acc, accAt + 16);
+        int t = 0;
+        for (; t + 3 <= count; t += 3) {
+            steps3(sums, dw, n, xd, xdAt + t * xdStride, xdStride, acc, accAt + t * ROWS, t * ROWS);
+        }
+        for (; t < count; t++) {
+            int at = accAt + t * ROWS;
+            int xdt = xdAt + t * xdStride;
+            FloatVector a0 = FloatVector.fromArray(F, acc, at);
+            FloatVector a1 = FloatVector.fromArray(F, acc, at + 16);
             for (int k = 0; k < n; k++) {
-                float dx = xd[xdAt + k];
-                int at = (k * TOKENS + t) * ROWS;
-                a0 = FloatVector.fromArray(F, sums, at).fma(FloatVector.fromArray(F, dw, k * ROWS).mul(dx), a0);
-                a1 = FloatVector.fromArray(F, sums, at + 16)
+                float dx = xd[xdt + k];
+                int sAt = k * TOKENS * ROWS + t * ROWS;
+                a0 = FloatVector.fromArray(F, sums, sAt).fma(FloatVector.fromArray(F, dw, k * ROWS).mul(dx), a0);
+                a1 = FloatVector.fromArray(F, sums, sAt + 16)
                         .fma(FloatVector.fromArray(F, dw, k * ROWS + 16).mul(dx), a1);
             }
-            a0.intoArray(acc, accAt);
-            a1.intoArray(acc, accAt + 16);
+            a0.intoArray(acc, at);
+            a1.intoArray(acc, at + 16);
         }
+    }
+
+    /** {@link #floatSteps} of three consecutive tokens, their sums from {@code sums[s0 + k * TOKENS * 32]} on. */
+    private static void steps3(float[] sums, float[] dw, int n, float[] xd, int xdAt, int xdStride, float[] acc,
+            int accAt, int s0) {
+        FloatVector a0 = FloatVector.fromArray(F, acc, accAt);
+        FloatVector a1 = FloatVector.fromArray(F, acc, accAt + 16);
+        FloatVector b0 = FloatVector.fromArray(F, acc, accAt + 32);
+        FloatVector b1 = FloatVector.fromArray(F, acc, accAt + 48);
+        FloatVector c0 = FloatVector.fromArray(F, acc, accAt + 64);
+        FloatVector c1 = FloatVector.fromArray(F, acc, accAt + 80);
+        for (int k = 0; k < n; k++) {
+            FloatVector w0 = FloatVector.fromArray(F, dw, k * ROWS);
+            FloatVector w1 = FloatVector.fromArray(F, dw, k * ROWS + 16);
+            int at = s0 + k * TOKENS * ROWS;
+            float dx = xd[xdAt + k];
+            a0 = FloatVector.fromArray(F, sums, at).fma(w0.mul(dx), a0);
+            a1 = FloatVector.fromArray(F, sums, at + 16).fma(w1.mul(dx), a1);
+            dx = xd[xdAt + xdStride + k];
+            b0 = FloatVector.fromArray(F, sums, at + 32).fma(w0.mul(dx), b0);
+            b1 = FloatVector.fromArray(F, sums, at + 48).fma(w1.mul(dx), b1);
+            dx = xd[xdAt + 2 * xdStride + k];
+            c0 = FloatVector.fromArray(F, sums, at + 64).fma(w0.mul(dx), c0);
+            c1 = FloatVector.fromArray(F, sums, at + 80).fma(w1.mul(dx), c1);
+        }
+        a0.intoArray(acc, accAt);
+        a1.intoArray(acc, accAt + 16);
+        b0.intoArray(acc, accAt + 32);
+        b1.intoArray(acc, accAt + 48);
+        c0.intoArray(acc, accAt + 64);
+        c1.intoArray(acc, accAt + 80);
     }
 }
