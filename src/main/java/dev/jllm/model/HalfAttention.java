@@ -134,7 +134,13 @@ final class HalfAttention {
             float[] lanes = s.lanes;
             for (int i = 0; i < LANES; i++) {
                 int t = c + i;
-                lanes[i] = t <= pos ? GgmlMath.expf(s.scores[t] - max) : 0f;
+                lanes[i] = t <= pos ? s.scores[t] - max : 0f;
+            }
+            // 16 exponentials at once where GgmlMath's vector form applies (the same bits), else one by one
+            boolean vector = GgmlMath.expf(lanes, 0, lanes, 0);
+            for (int i = 0; i < LANES; i++) {
+                int t = c + i;
+                lanes[i] = t > pos ? 0f : vector ? lanes[i] : GgmlMath.expf(lanes[i]);
                 s.scores[t] = lanes[i];
             }
             sum += horizontalSum(lanes);

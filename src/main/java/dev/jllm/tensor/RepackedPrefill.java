@@ -48,6 +48,8 @@ final class RepackedPrefill {
         final float[] sums = new float[CHUNK * TOKENS * ROWS];
         /** Activations as floats, tile by tile: [tile][column][token of the tile]. */
         float[] x = new float[0];
+        /** Where {@link #touch}'s loads go, so that they are not optimized away. */
+        long sink;
         /** Accumulators of a group: [token][32 rows]. */
         float[] acc = new float[0];
     }
@@ -78,6 +80,7 @@ final class RepackedPrefill {
         float[] xd = x.scales();
         float[] acc = s.acc;
         boolean q4 = kernel instanceof RepackedQ4_0;
+        int lineCount = kernel.groupBlockBytes / 64;
         for (int r0 = rowStart; r0 < rowEnd; r0 += ROWS) {
             long group = r0 / ROWS;
             java.util.Arrays.fill(acc, 0, padded * ROWS, 0f);
@@ -85,7 +88,12 @@ final class RepackedPrefill {
                 int n = Math.min(CHUNK, blocks - c);
                 long at = kernel.groupBlock(group, c);
                 decodeChunk(data, at, n, kernel.groupBlockBytes, kernel.scalesAt, q4, s.weights, s.scales);
+                long nextAt = c + CHUNK < blocks ? kernel.groupBlock(group, c + CHUNK)
+                        : r0 + ROWS < rowEnd ? kernel.groupBlock(group + 1, 0) : 0;
+                long nextLines = c + CHUNK < blocks ? (long) Math.min(CHUNK, blocks - c - CHUNK) * lineCount
+                        : r0 + ROWS < rowEnd ? (long) Math.min(CHUNK, blocks) * lineCount : 0;
                 for (int tile = 0; tile < tiles; tile++) {
+                    s.sink += touch(data, nextAt, nextLines * tile / tiles, nextLines * (tile + 1) / tiles);
                     int xAt = (tile * cols + c * 32) * TOKENS;
                     for (int k = 0; k < n; k++) {
                         tileSums(s.weights, k * 32 * ROWS, xf, xAt + k * 32 * TOKENS, s.sums, k * TOKENS * ROWS);
@@ -100,6 +108,19 @@ final class RepackedPrefill {
                 System.arraycopy(acc, v * ROWS, out, v * rows + r0, valid);
             }
         }
+    }
+
+    /**
+     * Reads one long of each 64-byte line {@code [from, to)} of the next chunk at {@code at}, spread over the tiles
+     * of the current one, so that its weights are in cache when it is decoded: a decode pass alone would wait for
+     * memory line by line (the hardware prefetcher loses the stream during the tiles).
+     */
+    private static long touch(MemorySegment data, long at, long from, long to) {
+        long sum = 0;
+        for (long line = from; line < to; line++) {
+            sum += data.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at + 64 * line);
+        }
+        return sum;
     }
 
     /** The int8 activations as floats in {@code xf[(tile * cols + column) * TOKENS + token]}, zero past the batch. */
