@@ -36,6 +36,23 @@ final class HalfAttention {
         /** The 64 lane accumulators of {@link #weightedSums}, each a row of headDim sums. */
         final float[] laneSums;
         final float[] lanes4 = new float[4 * LANES];
+        /** {@link #groupHeads}: the keys of one KV head of one sequence as floats, transposed: [i][position]. */
+        float[] keysT = new float[0];
+        /** Its values as floats: [position][i]. */
+        float[] valueRows = new float[0];
+        /** Positions keysT and valueRows have room for (keysT's row length). */
+        int rowCapacity;
+        /** Where in the cache the converted rows come from (-1: none), and how many are converted. */
+        int rowsBase = -1;
+        int rowsConverted;
+        /** Lane partial sums of 16 positions' scores: [lane][position]. */
+        final float[] partials = new float[LANES * LANES];
+
+        /** Forgets the converted rows: call before the cache may have changed (a new batch or layer). */
+        void forgetRows() {
+            rowsBase = -1;
+            rowsConverted = 0;
+        }
 
         Scratch(int headDim, int contextLength) {
             this.headDim = headDim;
@@ -89,10 +106,27 @@ final class HalfAttention {
         for (int i = 0; i < headDim; i++) {
             query[i] = Float.float16ToFloat(Float.floatToFloat16(q[qOffset + i]));
         }
-        float max = Float.NEGATIVE_INFINITY;
         for (int t = 0; t <= pos; t++) {
             s.scores[t] = (vector ? vecDotVector(query, keys, base + t * kvDim, headDim, s)
                     : vecDot(query, keys, base + t * kvDim, headDim, s)) * scale;
+        }
+        softmaxWeights(pos, nKv, s);
+        if (vector) {
+            weightedSums(s.weights, values, base, kvDim, headDim, nKv, pos, s, out, outOffset);
+            return;
+        }
+        for (int i = 0; i < headDim; i++) {
+            out[outOffset + i] = vecWeightedSum(s.weights, values, base + i, kvDim, nKv, pos, s);
+        }
+    }
+
+    /**
+     * From the scores {@code s.scores[0..pos]}: the softmax weights {@code s.weights[0..nKv)}, rounded to FP16 (zero
+     * past pos), the sum of the exponentials taken in 16-lane blocks as ggml takes it.
+     */
+    private static void softmaxWeights(int pos, int nKv, Scratch s) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t <= pos; t++) {
             max = Math.max(max, s.scores[t]);
         }
         double sum = 0;
@@ -100,7 +134,13 @@ final class HalfAttention {
             float[] lanes = s.lanes;
             for (int i = 0; i < LANES; i++) {
                 int t = c + i;
-                lanes[i] = t <= pos ? GgmlMath.expf(s.scores[t] - max) : 0f;
+                lanes[i] = t <= pos ? s.scores[t] - max : 0f;
+            }
+            // 16 exponentials at once where GgmlMath's vector form applies (the same bits), else one by one
+            boolean vector = GgmlMath.expf(lanes, 0, lanes, 0);
+            for (int i = 0; i < LANES; i++) {
+                int t = c + i;
+                lanes[i] = t > pos ? 0f : vector ? lanes[i] : GgmlMath.expf(lanes[i]);
                 s.scores[t] = lanes[i];
             }
             sum += horizontalSum(lanes);
@@ -109,12 +149,169 @@ final class HalfAttention {
         for (int t = 0; t < nKv; t++) {
             s.weights[t] = t <= pos ? Float.float16ToFloat(Float.floatToFloat16(s.scores[t] * inverse)) : 0f;
         }
-        if (vector) {
-            weightedSums(s.weights, values, base, kvDim, headDim, nKv, pos, s, out, outOffset);
+    }
+
+    /**
+     * Heads {@code 0..count-1} of one token that share one KV head (a GQA group): the queries at
+     * {@code q[qOffset + h * headDim]}, the outputs to {@code out[outOffset + h * headDim]}; each head's bits are those
+     * of {@link #head}, whatever the batch.
+     *
+     * <p>Where the vector forms apply with whole 64-value blocks (headDim a multiple of 64), the keys and values of
+     * positions {@code 0..pos} are converted to floats once (exact) and kept in the scratch for the next heads and
+     * tokens of the same sequence and KV head (until {@link Scratch#forgetRows}), the keys transposed, so that the
+     * scores of 16 positions are computed in the 16 lanes of a vector: each lane does the FMAs and additions that
+     * {@link #vecDotVector} does for its position, in the same order. The value sums keep each of the 64 lane
+     * accumulators of {@link #weightedSums} in registers while it runs over its positions, in the same order.
+     */
+    static void groupHeads(short[] keys, short[] values, int base, int kvDim, int headDim, int pos, int nKv,
+            float[] q, int qOffset, int count, float scale, Scratch s, float[] out, int outOffset) {
+        if (!VECTOR || headDim % 64 != 0) {
+            for (int h = 0; h < count; h++) {
+                head(keys, values, base, kvDim, headDim, pos, nKv, q, qOffset + h * headDim, scale, s, out,
+                        outOffset + h * headDim);
+            }
             return;
         }
-        for (int i = 0; i < headDim; i++) {
-            out[outOffset + i] = vecWeightedSum(s.weights, values, base + i, kvDim, nKv, pos, s);
+        convertRows(keys, values, base, kvDim, headDim, pos + 1, s);
+        float[] query = s.query;
+        for (int h = 0; h < count; h++) {
+            int qAt = qOffset + h * headDim;
+            for (int i = 0; i < headDim; i++) {
+                query[i] = Float.float16ToFloat(Float.floatToFloat16(q[qAt + i]));
+            }
+            for (int t0 = 0; t0 <= pos; t0 += LANES) {
+                lanePartials(s.keysT, s.rowCapacity, t0, query, headDim, s.partials);
+                laneTotals(s.partials, scale, s.scores, t0);
+            }
+            softmaxWeights(pos, nKv, s);
+            int vectorEnd = nKv & ~63;
+            int at = outOffset + h * headDim;
+            if (vectorEnd > 0) {
+                valueLanes(s.valueRows, headDim, Math.min(pos + 1, vectorEnd), s.weights, s.laneSums);
+                combineLanes(s.laneSums, headDim, out, at);
+            }
+            for (int i = 0; i < headDim; i++) {
+                double sum = vectorEnd > 0 ? out[at + i] : 0;
+                for (int t = vectorEnd; t < nKv; t++) {
+                    float v = t <= pos ? s.valueRows[t * headDim + i] : 0f;
+                    sum += v * s.weights[t];
+                }
+                out[at + i] = (float) sum;
+            }
+        }
+    }
+
+    /** Converts positions up to {@code rows} of the KV head at {@code base} into the scratch (those not yet there). */
+    private static void convertRows(short[] keys, short[] values, int base, int kvDim, int headDim, int rows,
+            Scratch s) {
+        int padded = (rows + LANES - 1) / LANES * LANES;
+        if (s.rowsBase != base || padded > s.rowCapacity) {
+            s.rowsConverted = 0;
+            s.rowsBase = base;
+        }
+        if (padded > s.rowCapacity) {
+            int maxRows = (s.contextLength + KV_PAD - 1) / KV_PAD * KV_PAD + LANES;
+            s.rowCapacity = Math.min(maxRows, Math.max(padded, 2 * s.rowCapacity));
+            s.keysT = new float[s.rowCapacity * headDim];
+            s.valueRows = new float[s.rowCapacity * headDim];
+        }
+        int cap = s.rowCapacity;
+        for (int t = s.rowsConverted; t < rows; t++) {
+            int at = base + t * kvDim;
+            for (int i = 0; i < headDim; i++) {
+                s.keysT[i * cap + t] = Float.float16ToFloat(keys[at + i]);
+                s.valueRows[t * headDim + i] = Float.float16ToFloat(values[at + i]);
+            }
+        }
+        s.rowsConverted = Math.max(s.rowsConverted, rows);
+    }
+
+    /**
+     * For positions {@code t0..t0+15}, lane j's part of each score (lane j of {@link #vecDotVector}'s
+     * {@code (b0 + b2) + (b1 + b3)}) to {@code partials[j * 16 + position]}.
+     */
+    private static void lanePartials(float[] keysT, int cap, int t0, float[] query, int headDim, float[] partials) {
+        FloatVector zero = FloatVector.zero(F);
+        for (int j = 0; j < LANES; j++) {
+            FloatVector b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+            for (int i = j; i < headDim; i += 64) {
+                b0 = FloatVector.fromArray(F, keysT, i * cap + t0).fma(FloatVector.broadcast(F, query[i]), b0);
+                b1 = FloatVector.fromArray(F, keysT, (i + 16) * cap + t0).fma(FloatVector.broadcast(F, query[i + 16]), b1);
+                b2 = FloatVector.fromArray(F, keysT, (i + 32) * cap + t0).fma(FloatVector.broadcast(F, query[i + 32]), b2);
+                b3 = FloatVector.fromArray(F, keysT, (i + 48) * cap + t0).fma(FloatVector.broadcast(F, query[i + 48]), b3);
+            }
+            b0.add(b2).add(b1.add(b3)).intoArray(partials, j * LANES);
+        }
+    }
+
+    /**
+     * The 16 lanes of each of 16 positions summed as {@link #horizontalSum} sums them ({@code p[l * 16 + position]}
+     * lane l), times scale, to {@code scores[t0..t0+15]}.
+     */
+    private static void laneTotals(float[] p, float scale, float[] scores, int t0) {
+        FloatVector a0 = FloatVector.fromArray(F, p, 0), a1 = FloatVector.fromArray(F, p, 16);
+        FloatVector a2 = FloatVector.fromArray(F, p, 32), a3 = FloatVector.fromArray(F, p, 48);
+        FloatVector a4 = FloatVector.fromArray(F, p, 64), a5 = FloatVector.fromArray(F, p, 80);
+        FloatVector a6 = FloatVector.fromArray(F, p, 96), a7 = FloatVector.fromArray(F, p, 112);
+        FloatVector a8 = FloatVector.fromArray(F, p, 128), a9 = FloatVector.fromArray(F, p, 144);
+        FloatVector a10 = FloatVector.fromArray(F, p, 160), a11 = FloatVector.fromArray(F, p, 176);
+        FloatVector a12 = FloatVector.fromArray(F, p, 192), a13 = FloatVector.fromArray(F, p, 208);
+        FloatVector a14 = FloatVector.fromArray(F, p, 224), a15 = FloatVector.fromArray(F, p, 240);
+        FloatVector t0v = a0.add(a8).add(a4.add(a12));
+        FloatVector t1v = a1.add(a9).add(a5.add(a13));
+        FloatVector t2v = a2.add(a10).add(a6.add(a14));
+        FloatVector t3v = a3.add(a11).add(a7.add(a15));
+        t0v.add(t2v).add(t1v.add(t3v)).mul(scale).intoArray(scores, t0);
+    }
+
+    /**
+     * The 64 lane accumulators of {@link #weightedSums} over positions {@code [0, end)}: accumulator l, a row of
+     * headDim sums at {@code acc[l * headDim]}, adds the positions t = l, l + 64, ... in order.
+     */
+    private static void valueLanes(float[] valueRows, int headDim, int end, float[] weights, float[] acc) {
+        FloatVector zero = FloatVector.zero(F);
+        for (int l = 0; l < 64; l++) {
+            for (int i = 0; i < headDim; i += 64) {
+                FloatVector a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+                for (int t = l; t < end; t += 64) {
+                    FloatVector w = FloatVector.broadcast(F, weights[t]);
+                    int at = t * headDim + i;
+                    a0 = FloatVector.fromArray(F, valueRows, at).fma(w, a0);
+                    a1 = FloatVector.fromArray(F, valueRows, at + 16).fma(w, a1);
+                    a2 = FloatVector.fromArray(F, valueRows, at + 32).fma(w, a2);
+                    a3 = FloatVector.fromArray(F, valueRows, at + 48).fma(w, a3);
+                }
+                int row = l * headDim + i;
+                a0.intoArray(acc, row);
+                a1.intoArray(acc, row + 16);
+                a2.intoArray(acc, row + 32);
+                a3.intoArray(acc, row + 48);
+            }
+        }
+    }
+
+    /** The 64 accumulators combined as {@link #weightedSums} combines them, to {@code out[at..at+headDim)}. */
+    private static void combineLanes(float[] acc, int headDim, float[] out, int at) {
+        for (int l = 0; l < LANES; l++) {
+            for (int i = 0; i < headDim; i += LANES) {
+                FloatVector.fromArray(F, acc, l * headDim + i).add(FloatVector.fromArray(F, acc, (32 + l) * headDim + i))
+                        .add(FloatVector.fromArray(F, acc, (16 + l) * headDim + i)
+                                .add(FloatVector.fromArray(F, acc, (48 + l) * headDim + i)))
+                        .intoArray(acc, l * headDim + i);
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            for (int i = 0; i < headDim; i += LANES) {
+                FloatVector.fromArray(F, acc, j * headDim + i).add(FloatVector.fromArray(F, acc, (j + 8) * headDim + i))
+                        .add(FloatVector.fromArray(F, acc, (j + 4) * headDim + i)
+                                .add(FloatVector.fromArray(F, acc, (j + 12) * headDim + i)))
+                        .intoArray(acc, j * headDim + i);
+            }
+        }
+        for (int i = 0; i < headDim; i += LANES) {
+            FloatVector.fromArray(F, acc, i).add(FloatVector.fromArray(F, acc, 2 * headDim + i))
+                    .add(FloatVector.fromArray(F, acc, headDim + i).add(FloatVector.fromArray(F, acc, 3 * headDim + i)))
+                    .intoArray(out, at + i);
         }
     }
 

@@ -157,6 +157,29 @@ public final class Llama {
         for (int b = 0; b < batch.size(); b++) {
             maxPos = Math.max(maxPos, batch.positions()[b]);
         }
+        if (half) {
+            // Jobs per (KV head, token), KV head first: a thread's run of jobs is mostly one KV head's consecutive
+            // tokens, whose heads share the keys and values converted once (HalfAttention.groupHeads). Each head's
+            // result is the same whichever thread takes it and whatever else it computed.
+            int n = batch.size();
+            Parallel.forRange(n * config.kvHeads(), 2L * headDim * (maxPos + 1) * groupSize, (start, end) -> {
+                HalfAttention.Scratch halfScratch = HalfAttention.scratch(headDim, cache.contextLength());
+                halfScratch.forgetRows();
+                for (int job = start; job < end; job++) {
+                    int g = job / n;
+                    int b = job % n;
+                    int pos = batch.positions()[b];
+                    int base = cache.offset(batch.sequenceIds()[b], 0) + g * headDim;
+                    int qOff = b * qDim + g * groupSize * headDim;
+                    // Padded from the token's own position, not the batch's last one: the sums' order (and so the
+                    // bits) must not depend on the other tokens of the batch.
+                    int attended = HalfAttention.attendedPositions(pos, cache.contextLength());
+                    HalfAttention.groupHeads(cache.halfKeys(l), cache.halfValues(l), base, kvDim, headDim, pos,
+                            attended, s.q, qOff, groupSize, scale, halfScratch, s.att, qOff);
+                }
+            });
+            return;
+        }
         // Work per (token, head): a key dot product and a value update per attended position (a hint for splitting
         // the work; each (token, head) is computed the same way whichever thread takes it).
         Parallel.forRange(batch.size() * heads, 2L * headDim * (maxPos + 1), (start, end) -> {

@@ -348,6 +348,9 @@ public final class PreparedActivations {
      */
     static void quantizeQ8(float[] x, int offset, int count, byte[] q, float[] scales, float[] sums) {
         for (int start = offset; start < offset + count; start += BLOCK) {
+            if (Q8_VECTOR && quantizeQ8Vector(x, start, q, scales, sums)) {
+                continue;
+            }
             float amax = 0f;
             for (int i = start; i < start + BLOCK; i++) {
                 amax = Math.max(amax, Math.abs(x[i]));
@@ -417,6 +420,44 @@ public final class PreparedActivations {
      * Round to nearest even, then to int32 as x86's {@code cvtps2dq} does: NaN and values outside the int32 range give
      * the "integer indefinite" value INT_MIN.
      */
+    private static final jdk.incubator.vector.VectorSpecies<Float> F512 = jdk.incubator.vector.FloatVector.SPECIES_512;
+    /** Whether {@link #quantizeQ8Vector} runs on 16-lane vectors (AVX-512). */
+    private static final boolean Q8_VECTOR = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() >= 16;
+
+    /**
+     * One block of {@link #quantizeQ8} in two 16-lane vectors, the same floats and ints: amax by lane-wise maxima
+     * (Math.max's order does not matter for a maximum), the products {@code x * id} as in the scalar form, and
+     * rint by adding and subtracting 1.5 * 2^23 (exact round-half-even for |v| < 2^22; here |v| <= 127 * (1 + 2^-22)
+     * since |x| <= amax). Returns false, having written nothing, when amax is not finite (then the scalar form gives
+     * ggml's INT_MIN and saturation).
+     */
+    private static boolean quantizeQ8Vector(float[] x, int start, byte[] q, float[] scales, float[] sums) {
+        jdk.incubator.vector.FloatVector lo = jdk.incubator.vector.FloatVector.fromArray(F512, x, start);
+        jdk.incubator.vector.FloatVector hi = jdk.incubator.vector.FloatVector.fromArray(F512, x, start + 16);
+        float amax = lo.abs().max(hi.abs()).reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
+        if (!Float.isFinite(amax)) {
+            return false;
+        }
+        float d = amax / 127f;
+        float id = amax != 0f ? 127f / amax : 0f;
+        final float magic = 0x1.8p23f;
+        jdk.incubator.vector.IntVector a = (jdk.incubator.vector.IntVector) lo.mul(id).add(magic).sub(magic)
+                .convert(jdk.incubator.vector.VectorOperators.F2I, 0);
+        jdk.incubator.vector.IntVector b = (jdk.incubator.vector.IntVector) hi.mul(id).add(magic).sub(magic)
+                .convert(jdk.incubator.vector.VectorOperators.F2I, 0);
+        a.max(-128).min(127).convertShape(jdk.incubator.vector.VectorOperators.I2B,
+                jdk.incubator.vector.ByteVector.SPECIES_128, 0).reinterpretAsBytes().intoArray(q, start);
+        b.max(-128).min(127).convertShape(jdk.incubator.vector.VectorOperators.I2B,
+                jdk.incubator.vector.ByteVector.SPECIES_128, 0).reinterpretAsBytes().intoArray(q, start + 16);
+        int block = start / BLOCK;
+        scales[block] = roundToHalf(d);
+        if (sums != null) {
+            int sum = a.add(b).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            sums[block] = roundToHalf(d * sum);
+        }
+        return true;
+    }
+
     static int roundToInt32(float v) {
         double r = Math.rint(v);
         if (Double.isNaN(r) || r < Integer.MIN_VALUE || r > Integer.MAX_VALUE) {

@@ -133,6 +133,10 @@ abstract sealed class RepackedKernel implements Kernel permits RepackedQ4_0, Rep
                     + " multiple of " + ROWS);
         }
         int batch = x.batch();
+        if (batch >= RepackedPrefill.MIN_BATCH) {
+            RepackedPrefill.productRows(this, data, rowStart, rowEnd, rows, x, out);
+            return;
+        }
         byte[] xq = x.quants();
         float[] xd = x.scales();
         Scratch s = SCRATCH.get();

@@ -52,6 +52,7 @@ final class JmhTable {
             case "MatVecBenchmark", "RowDotBenchmark" -> BenchWeights.matrixBytes(BenchWeights.typeOf(p.get("kernel")),
                     Integer.parseInt(p.get("rows")), Integer.parseInt(p.get("cols")));
             case "MemoryBandwidthBenchmark", "MappedBandwidthBenchmark" -> Long.parseLong(p.get("sizeMiB")) << 20;
+            case "FmaCeilingBenchmark" -> 0;
             default -> throw new IllegalArgumentException("unknown benchmark " + benchmark);
         };
     }
@@ -79,6 +80,9 @@ final class JmhTable {
             double gflops = product ? 2.0 * Long.parseLong(p.get("rows")) * Long.parseLong(p.get("cols")) * batch
                     / (us * 1e-6) / 1e9 : Double.NaN;
             int threads = p.containsKey("threads") ? Integer.parseInt(p.get("threads")) : 1;
+            if (m.benchmark().equals("FmaCeilingBenchmark")) {
+                gflops = FmaCeilingBenchmark.flopsPerThread() * threads / (us * 1e-6) / 1e9;
+            }
             rows.add(new Row(m.benchmark(), product ? p.get("kernel") : "-", product ? Integer.toString(batch) : "-",
                     threads, us, error, n, times[0], times[n - 1], gbs, gflops, Double.NaN));
         }
@@ -90,7 +94,8 @@ final class JmhTable {
                     limit = probe.gbPerSecond();
                 }
             }
-            double ratio = r.benchmark().equals("MemoryBandwidthBenchmark") ? Double.NaN : r.gbPerSecond() / limit;
+            double ratio = r.benchmark().equals("MemoryBandwidthBenchmark") || r.benchmark().equals("FmaCeilingBenchmark")
+                    ? Double.NaN : r.gbPerSecond() / limit;
             withRatio.add(new Row(r.benchmark(), r.type(), r.batch(), r.threads(), r.microsPerOp(), r.errorMicros(),
                     r.runs(), r.minMicros(), r.maxMicros(), r.gbPerSecond(), r.gflops(), ratio));
         }
@@ -112,6 +117,7 @@ final class JmhTable {
             case "MappedBandwidthBenchmark" -> "read sum, mapped file";
             case "MatVecBenchmark" -> "MatMul.apply";
             case "RowDotBenchmark" -> "dotPrepared per row";
+            case "FmaCeilingBenchmark" -> "float FMA ceiling (registers only)";
             default -> benchmark;
         };
     }

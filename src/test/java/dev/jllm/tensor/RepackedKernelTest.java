@@ -69,6 +69,35 @@ class RepackedKernelTest {
         }
     }
 
+    /**
+     * Prompt-sized batches ({@link RepackedPrefill}: register tiles of 12 tokens over weights decoded to floats): the
+     * same checks, among them bit for bit the batch-of-one (decode) path for every token, with batches around the
+     * tile width and its multiples, and a chunk count that leaves a partial chunk (row lengths past 32 blocks).
+     */
+    @Test
+    void prefillTilesEqualTheDecodePathTokenByToken() {
+        assumeTrue(RepackedKernel.AVAILABLE, "needs AVX-512");
+        long seed = seed();
+        Random random = new Random(seed);
+        int[] batches = {9, 11, 12, 13, 23, 24, 25, 12 + random.nextInt(119), 130};
+        try (Arena arena = Arena.ofShared()) {
+            for (GgmlType type : new GgmlType[] {GgmlType.Q4_0, GgmlType.Q8_0}) {
+                for (int rows : new int[] {1, 33, 70}) {
+                    for (int cols : new int[] {32, 1056 + 32 * random.nextInt(4)}) {
+                        for (Extreme extreme : Extreme.values()) {
+                            Tensor w = randomMatrix(arena, type, rows, cols, extreme, random);
+                            Tensor r = Repacking.repack(w, arena);
+                            int batch = batches[random.nextInt(batches.length)];
+                            float[] x = randomActivations(batch * cols, extreme, random);
+                            check(w, r, x, batch, "seed " + seed + ", " + type + " " + rows + "x" + cols + " batch "
+                                    + batch + " " + extreme);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void repackedRowsDequantizeAsTheOriginal() {
         assumeTrue(RepackedKernel.AVAILABLE, "needs AVX-512");
