@@ -36,12 +36,7 @@ final class KernelWarmup {
     private static final int HIDDEN = 256;
     private static final int VOCAB = 256;
     /** Tokens in the miniature's prompt batch (any batch of two or more takes the batched kernel paths). */
-    private static final int PROMPT = 7;
-    /**
-     * Tokens of a second, longer prompt batch: long enough for the prefill kernels (register tiles of a dozen tokens),
-     * and not a multiple of their tile, so that their remainder paths are compiled too.
-     */
-    private static final int PREFILL = 26;
+    private static final int PROMPT = 5;
     /** Single-token steps after the prompt batch in each round. */
     private static final int DECODE_STEPS = 3;
     /** A model with fewer weights per layer than this many miniatures compiles fast enough on its own prompt. */
@@ -230,24 +225,19 @@ final class KernelWarmup {
     }
 
     /**
-     * One round: a short prompt batch and a longer one, then single tokens, as a generation's first steps (FP16 KV
-     * cache, the default). A short batch of {@link #PROMPT} tokens takes the small-batch kernels in every variant
-     * (four vectors at a time, then three: two and one), the longer one the prefill kernels; a real prompt of any
-     * length then finds its paths compiled. The single-token steps cost little and run the decoding kernels' short
-     * loops often enough for C2 to take them up.
+     * One round: a prompt batch, then single tokens, as a generation's first steps (FP16 KV cache, the default). The
+     * single-token steps cost little and run the decoding kernels' short loops often enough for C2 to take them up.
      */
     static void round(Llama mini) {
         LlamaConfig c = mini.config();
-        int[] prompt = new int[PROMPT + PREFILL];
+        int[] prompt = new int[PROMPT];
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = (i * 37 + 1) % c.vocabSize();
         }
         KvCache cache = new KvCache(c, 1, c.contextLength(), KvCache.Type.F16);
-        mini.forward(Batch.ofSequence(0, java.util.Arrays.copyOf(prompt, PROMPT), 0, false), cache);
-        mini.forward(Batch.ofSequence(0, java.util.Arrays.copyOfRange(prompt, PROMPT, PROMPT + PREFILL), PROMPT, false),
-                cache);
+        mini.forward(Batch.ofSequence(0, prompt, 0, false), cache);
         for (int step = 0; step < DECODE_STEPS; step++) {
-            mini.forward(Batch.ofSequence(0, new int[] {prompt[step]}, PROMPT + PREFILL + step, true), cache);
+            mini.forward(Batch.ofSequence(0, new int[] {prompt[step]}, PROMPT + step, true), cache);
         }
     }
 }
