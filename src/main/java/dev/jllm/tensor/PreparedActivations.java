@@ -416,10 +416,6 @@ public final class PreparedActivations {
         return (Float.floatToRawIntBits(v + 12582912f) & 0x007FFFFF) - 0x00400000;
     }
 
-    /**
-     * Round to nearest even, then to int32 as x86's {@code cvtps2dq} does: NaN and values outside the int32 range give
-     * the "integer indefinite" value INT_MIN.
-     */
     private static final jdk.incubator.vector.VectorSpecies<Float> F512 = jdk.incubator.vector.FloatVector.SPECIES_512;
     /** Whether {@link #quantizeQ8Vector} runs on 16-lane vectors (AVX-512). */
     private static final boolean Q8_VECTOR = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() >= 16;
@@ -458,6 +454,10 @@ public final class PreparedActivations {
         return true;
     }
 
+    /**
+     * Round to nearest even, then to int32 as x86's {@code cvtps2dq} does: NaN and values outside the int32 range give
+     * the "integer indefinite" value INT_MIN.
+     */
     static int roundToInt32(float v) {
         double r = Math.rint(v);
         if (Double.isNaN(r) || r < Integer.MIN_VALUE || r > Integer.MAX_VALUE) {
