@@ -2,7 +2,6 @@ package dev.jllm.tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -99,15 +98,8 @@ final class RepackedQ4_0 extends RepackedKernel {
     @Override
     void blockSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, int[] sums,
             short[] shortSums) {
-        switch (count) {
-            case 4 -> sums4(data, at, n, xq, x0, xStride, shortSums);
-            case 3 -> {
-                sums2(data, at, n, xq, x0, x0 + xStride, shortSums, 0);
-                sums1(data, at, n, xq, x0 + 2 * xStride, shortSums, 2 * CHUNK_BLOCKS * ROWS);
-            }
-            case 2 -> sums2(data, at, n, xq, x0, x0 + xStride, shortSums, 0);
-            default -> sums1(data, at, n, xq, x0, shortSums, 0);
-        }
+        NibbleSums.of(data, at, n, xq, x0, xStride, count, shortSums, CHUNK_BLOCKS * ROWS, GROUP_BLOCK_BYTES,
+                8 * GROUP_BLOCK_BYTES, 32);
     }
 
     @Override
@@ -150,83 +142,6 @@ final class RepackedQ4_0 extends RepackedKernel {
             }
             a.intoArray(sums, 32 * k);
             b.intoArray(sums, (CHUNK_BLOCKS + k) * 32);
-        }
-    }
-
-    private static void sums1(MemorySegment data, long at, int n, byte[] xq, int x0, short[] sums, int s0) {
-        for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32) {
-            ShortVector a = ShortVector.zero(S512);
-            ShortVector b = ShortVector.zero(S512);
-            for (int v = 0; v < 8; v++) {
-                ShortVector q = ShortVector.fromMemorySegment(S512, data, at + 64L * v, LE);
-                int x = x0 + 4 * v;
-                a = a.add(q.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12).mul(xq[x]));
-                b = b.add(q.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 12).mul(xq[x + 1]));
-                a = a.add(q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12).mul(xq[x + 2]));
-                b = b.add(q.lanewise(VectorOperators.ASHR, 12).mul(xq[x + 3]));
-            }
-            a.add(b).intoArray(sums, s0 + 32 * k);
-        }
-    }
-
-    private static void sums2(MemorySegment data, long at, int n, byte[] xq, int x0, int x1, short[] sums, int s0) {
-        for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32, x1 += 32) {
-            ShortVector a = ShortVector.zero(S512);
-            ShortVector b = ShortVector.zero(S512);
-            for (int v = 0; v < 8; v++) {
-                ShortVector q = ShortVector.fromMemorySegment(S512, data, at + 64L * v, LE);
-                int i = 4 * v;
-                ShortVector n0 = q.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-                ShortVector n1 = q.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 12);
-                ShortVector n2 = q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12);
-                ShortVector n3 = q.lanewise(VectorOperators.ASHR, 12);
-                a = a.add(n0.mul(xq[x0 + i])).add(n1.mul(xq[x0 + i + 1]))
-                        .add(n2.mul(xq[x0 + i + 2])).add(n3.mul(xq[x0 + i + 3]));
-                b = b.add(n0.mul(xq[x1 + i])).add(n1.mul(xq[x1 + i + 1]))
-                        .add(n2.mul(xq[x1 + i + 2])).add(n3.mul(xq[x1 + i + 3]));
-            }
-            a.intoArray(sums, s0 + 32 * k);
-            b.intoArray(sums, s0 + (CHUNK_BLOCKS + k) * 32);
-        }
-    }
-
-    private static void sums4(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, short[] sums) {
-        int x1 = x0 + xStride;
-        int x2 = x1 + xStride;
-        int x3 = x2 + xStride;
-        for (int k = 0; k < n; k++, at += GROUP_BLOCK_BYTES, x0 += 32, x1 += 32, x2 += 32, x3 += 32) {
-            ShortVector a = ShortVector.zero(S512);
-            ShortVector b = ShortVector.zero(S512);
-            ShortVector c = ShortVector.zero(S512);
-            ShortVector d = ShortVector.zero(S512);
-            for (int v = 0; v < 8; v++) {
-                ShortVector q = ShortVector.fromMemorySegment(S512, data, at + 64L * v, LE);
-                int i = 4 * v;
-                ShortVector n0 = q.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-                a = a.add(n0.mul(xq[x0 + i]));
-                b = b.add(n0.mul(xq[x1 + i]));
-                c = c.add(n0.mul(xq[x2 + i]));
-                d = d.add(n0.mul(xq[x3 + i]));
-                ShortVector n1 = q.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 12);
-                a = a.add(n1.mul(xq[x0 + i + 1]));
-                b = b.add(n1.mul(xq[x1 + i + 1]));
-                c = c.add(n1.mul(xq[x2 + i + 1]));
-                d = d.add(n1.mul(xq[x3 + i + 1]));
-                ShortVector n2 = q.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 12);
-                a = a.add(n2.mul(xq[x0 + i + 2]));
-                b = b.add(n2.mul(xq[x1 + i + 2]));
-                c = c.add(n2.mul(xq[x2 + i + 2]));
-                d = d.add(n2.mul(xq[x3 + i + 2]));
-                ShortVector n3 = q.lanewise(VectorOperators.ASHR, 12);
-                a = a.add(n3.mul(xq[x0 + i + 3]));
-                b = b.add(n3.mul(xq[x1 + i + 3]));
-                c = c.add(n3.mul(xq[x2 + i + 3]));
-                d = d.add(n3.mul(xq[x3 + i + 3]));
-            }
-            a.intoArray(sums, 32 * k);
-            b.intoArray(sums, (CHUNK_BLOCKS + k) * 32);
-            c.intoArray(sums, (2 * CHUNK_BLOCKS + k) * 32);
-            d.intoArray(sums, (3 * CHUNK_BLOCKS + k) * 32);
         }
     }
 }

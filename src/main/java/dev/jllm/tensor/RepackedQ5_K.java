@@ -69,12 +69,12 @@ final class RepackedQ5_K extends RepackedKKernel {
     @Override
     void partialSums(MemorySegment data, long at, int n, byte[] xq, int x0, int xStride, int count, short[] sums) {
         int stride = CHUNK_SUPERS * 16 * ROWS;
-        RepackedQ4_K.nibbleSums(data, at, n, xq, x0, xStride, count, sums, stride, SUB_BLOCK_BYTES, GROUP_SUPER_BYTES,
+        NibbleSums.of(data, at, 8 * n, xq, x0, xStride, count, sums, stride, SUB_BLOCK_BYTES, GROUP_SUPER_BYTES,
                 64);
         for (int j = 0; j < count; j += 2) {
             int xj = x0 + j * xStride;
             for (int b = 0; b < 8 * n; b++) {
-                long bits = RepackedQ4_K.subBlock(at, b, SUB_BLOCK_BYTES, GROUP_SUPER_BYTES) + 512;
+                long bits = NibbleSums.subBlock(at, b, SUB_BLOCK_BYTES, GROUP_SUPER_BYTES) + 512;
                 if (j + 1 < count) {
                     highSums2(data, bits, xq, xj + 32 * b, xj + xStride + 32 * b, sums, j * stride + 64 * b + 32,
                             stride);
